@@ -1,0 +1,57 @@
+# cni-operator: the README's two commands are `make demo` and `make test`; everything they need is set up here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODES ?= 3
+
+.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo bench crd lint clean
+
+help:
+	@echo "make demo        set up everything, start the local control plane, run the operator, show a ClusterNetwork Ready"
+	@echo "make test        set up everything and run the whole suite (unit, integration, e2e, faults)"
+	@echo "make venv        .venv with the package, the cni-operator command and the dev tools"
+	@echo "make tools       build (or reuse) the control plane binaries under ~/.cache/cni-operator/bin"
+	@echo "make cluster-up  start the local control plane (NODES=$(NODES)); admin kubeconfig in .cluster/kubeconfig"
+	@echo "make cluster-down stop it and remove its state"
+	@echo "make bench       benchmarks -> BENCHMARKS.md"
+
+# Rebuilt only when pyproject.toml changes; the stamp makes repeated runs a no-op.
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	@echo ">> creating $(VENV) (package, cni-operator command, dev tools)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+tools:
+	@$(PYTHON) hack/toolchain.py build
+
+cluster-up: venv tools
+	@$(PY) hack/localcluster.py up --nodes $(NODES)
+
+cluster-down:
+	@$(PYTHON) hack/localcluster.py down
+
+test: venv tools
+	@bash hack/run-tests.sh
+
+test-unit: venv
+	@$(PY) -m pytest tests/unit -q
+
+demo: venv tools
+	@bash hack/demo.sh
+
+bench: venv tools
+	@$(PY) bench/run.py
+
+crd: venv
+	@$(VENV)/bin/cni-operator crd > crds/clusternetworks.yaml
+
+lint: venv
+	@$(VENV)/bin/ruff check operator tests hack bench
+	@$(VENV)/bin/lint-imports
+
+clean: cluster-down
+	rm -rf $(VENV)
