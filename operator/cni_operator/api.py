@@ -112,17 +112,18 @@ class AwsVpcCniOptions(_Model):
         pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
         description="AWS region of the cluster; selects the ECR registry the images come from.",
     )
-    warm_eni_target: int = Field(1, ge=0, le=100, description="WARM_ENI_TARGET.")
-    warm_ip_target: int | None = Field(None, ge=0, le=10000, description="WARM_IP_TARGET (unset when empty).")
-    minimum_ip_target: int | None = Field(None, ge=0, le=10000, description="MINIMUM_IP_TARGET (unset when empty).")
+    warm_eni_target: int = Field(1, alias="warmENITarget", ge=0, le=100, description="WARM_ENI_TARGET.")
+    warm_ip_target: int | None = Field(None, alias="warmIPTarget", ge=0, le=10000, description="WARM_IP_TARGET (unset when empty).")
+    minimum_ip_target: int | None = Field(None, alias="minimumIPTarget", ge=0, le=10000, description="MINIMUM_IP_TARGET (unset when empty).")
     warm_prefix_target: int | None = Field(None, ge=0, le=100, description="WARM_PREFIX_TARGET (unset when empty).")
     enable_prefix_delegation: bool = Field(False, description="ENABLE_PREFIX_DELEGATION.")
-    external_snat: bool = Field(False, description="AWS_VPC_K8S_CNI_EXTERNALSNAT.")
+    external_snat: bool = Field(False, alias="externalSNAT", description="AWS_VPC_K8S_CNI_EXTERNALSNAT.")
     custom_networking: bool = Field(False, description="AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG (uses ENIConfig objects).")
     eni_config_label_def: str = Field(
-        "", max_length=316, description="ENI_CONFIG_LABEL_DEF: node label that selects the ENIConfig."
+        "",
+        alias="eniConfigLabelDef", max_length=316, description="ENI_CONFIG_LABEL_DEF: node label that selects the ENIConfig."
     )
-    enable_pod_eni: bool = Field(False, description="ENABLE_POD_ENI (security groups for pods).")
+    enable_pod_eni: bool = Field(False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods).")
     enable_network_policy: bool = Field(False, description="Run the aws-eks-nodeagent network policy agent.")
 
 
@@ -139,6 +140,7 @@ class ClusterNetworkSpec(_Model):
     cni: CNIRef = Field(default_factory=CNIRef, description="CNI provider and version.")
     pod_cidr: str = Field(
         "10.244.0.0/16",
+        alias="podCIDR",
         max_length=43,
         description="Pod network CIDR (Canal only; EKS pods take VPC addresses). Immutable once installed.",
     )
