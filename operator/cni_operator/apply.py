@@ -1,0 +1,180 @@
+"""The one place that writes managed objects: server-side apply of what render produced, prune of what it dropped.
+
+Rules: write only when the live object departs from what we want (so an idle cluster sees no writes); never touch an
+object someone opted out with the ignore annotation; delete only objects that carry our managed-by label; and do not
+fight a conflicting writer in a hot loop (back off, and say so).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .diff import HASH_ANNOTATION, contains, first_difference, with_hash_annotation
+from .kube import Kube, KubeError
+from .render import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
+
+IGNORE_ANNOTATION = "cni-operator.io/ignore"
+
+logger = logging.getLogger(__name__)
+
+
+def is_ignored(live: dict | None) -> bool:
+    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(IGNORE_ANNOTATION, "")).lower() == "true"
+
+
+def is_managed(live: dict | None) -> bool:
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
+
+
+@dataclass
+class ApplyOutcome:
+    in_sync: list[ObjectRef] = field(default_factory=list)  # already as wanted: no write
+    created: list[ObjectRef] = field(default_factory=list)
+    updated: list[ObjectRef] = field(default_factory=list)  # what we want changed (upgrade, option change)
+    reverted: list[tuple[ObjectRef, str]] = field(default_factory=list)  # drift put back: (object, first field)
+    pruned: list[ObjectRef] = field(default_factory=list)
+    ignored: list[ObjectRef] = field(default_factory=list)
+    deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
+    errors: list[tuple[ObjectRef, str]] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ConflictGuard:
+    """Counts reverts per object; past a budget a revert waits, doubling the wait, so two writers cannot hot-loop."""
+
+    def __init__(self, budget: int = 3, window: float = 60.0, max_backoff: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.budget, self.window, self.max_backoff, self.clock = budget, window, max_backoff, clock
+        self._reverts: dict[ObjectRef, collections.deque] = collections.defaultdict(collections.deque)
+        self._backoff: dict[ObjectRef, float] = {}
+
+    def next_allowed(self, ref: ObjectRef) -> float:
+        """0 when a revert may happen now, else the monotonic time it may."""
+        now = self.clock()
+        history = self._reverts[ref]
+        while history and now - history[0] > self.window:
+            history.popleft()
+        if len(history) < self.budget:
+            self._backoff.pop(ref, None)
+            return 0.0
+        wait = self._backoff.get(ref, 5.0)
+        allowed = history[-1] + wait
+        return 0.0 if now >= allowed else allowed
+
+    def record(self, ref: ObjectRef) -> None:
+        history = self._reverts[ref]
+        if len(history) >= self.budget:
+            self._backoff[ref] = min(self._backoff.get(ref, 5.0) * 2, self.max_backoff)
+        history.append(self.clock())
+
+    def is_conflicted(self, ref: ObjectRef) -> bool:
+        return len(self._reverts[ref]) >= self.budget
+
+
+def _rank(ref: ObjectRef) -> int:
+    return KIND_ORDER.index(ref.kind) if ref.kind in KIND_ORDER else len(KIND_ORDER)
+
+
+class Applier:
+    def __init__(self, kube: Kube, *, lookup: Callable[[ObjectRef], dict | None] | None = None,
+                 remember: Callable[[dict], None] | None = None, parallelism: int = 8,
+                 guard: ConflictGuard | None = None):
+        # lookup: a watch-fed cache of live objects (saves a GET per object per reconcile); remember: feeds the
+        # apply response back into it so the next pass does not mistake our own fresh write for drift.
+        self.kube = kube
+        self.lookup = lookup
+        self.remember = remember or (lambda obj: None)
+        self.pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply")
+        self.guard = guard or ConflictGuard()
+
+    def _live(self, ref: ObjectRef) -> dict | None:
+        if self.lookup is not None:
+            cached = self.lookup(ref)
+            if cached is not None:
+                return cached
+        return self.kube.get(ref)
+
+    def _sync_one(self, desired: dict, outcome: ApplyOutcome) -> None:
+        ref = ObjectRef.of(desired)
+        want = with_hash_annotation(desired)
+        try:
+            live = self._live(ref)
+            if live is not None and is_ignored(live):
+                outcome.ignored.append(ref)
+                return
+            if live is not None and contains(want, live):
+                outcome.in_sync.append(ref)
+                return
+            drift = None
+            if live is not None:
+                live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+                if live_hash == want["metadata"]["annotations"][HASH_ANNOTATION]:
+                    drift = first_difference(want, live) or "?"
+                    retry_at = self.guard.next_allowed(ref)
+                    if retry_at:
+                        outcome.deferred.append((ref, retry_at))
+                        return
+            result = self.kube.apply(want)
+            self.remember(result)
+            if live is None:
+                outcome.created.append(ref)
+            elif drift is not None:
+                self.guard.record(ref)
+                outcome.reverted.append((ref, drift))
+            else:
+                outcome.updated.append(ref)
+        except KubeError as exc:
+            outcome.errors.append((ref, str(exc)))
+
+    def sync(self, objects: list[dict], prune_candidates: list[ObjectRef]) -> ApplyOutcome:
+        """Apply objects (already in dependency order) and prune the candidates not among them.
+
+        Objects of one kind go in parallel; kinds go in order, and a failed kind stops the later ones so a workload
+        never starts before the RBAC and config it needs.
+        """
+        outcome = ApplyOutcome()
+        groups: dict[int, list[dict]] = collections.defaultdict(list)
+        for obj in objects:
+            groups[_rank(ObjectRef.of(obj))].append(obj)
+        for rank in sorted(groups):
+            list(self.pool.map(lambda obj: self._sync_one(obj, outcome), groups[rank]))
+            if outcome.errors:
+                return outcome
+        wanted = {ObjectRef.of(obj) for obj in objects}
+        for ref in sorted(set(prune_candidates) - wanted, key=_rank, reverse=True):
+            self._prune_one(ref, outcome)
+        return outcome
+
+    def _prune_one(self, ref: ObjectRef, outcome: ApplyOutcome) -> None:
+        try:
+            live = self.kube.get(ref)
+            if live is None or not is_managed(live):
+                return  # gone already, or not ours: never delete what we did not make
+            if is_ignored(live):
+                outcome.ignored.append(ref)
+                return
+            if self.kube.delete(ref):
+                outcome.pruned.append(ref)
+        except KubeError as exc:
+            outcome.errors.append((ref, str(exc)))
+
+    def delete_all(self, refs: list[ObjectRef]) -> ApplyOutcome:
+        """Remove an installation (deletionPolicy Delete): workloads first, CRDs last."""
+        outcome = ApplyOutcome()
+        for ref in sorted(refs, key=_rank, reverse=True):
+            self._prune_one(ref, outcome)
+        return outcome

@@ -1,0 +1,69 @@
+"""Kubernetes Events on the ClusterNetwork: what the operator did and why, for `kubectl describe cnet default`.
+
+Posted with our own client rather than kopf's log bridge so that only deliberate, human-worded events go out, and so
+nothing is posted for imported clusters (where the operator must not write anything but status). Repeats of the same
+event within a short window are folded into one (count bumped by the server-side series is not needed here).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import time
+import uuid
+
+from .kube import Kube, KubeError
+
+logger = logging.getLogger(__name__)
+
+NORMAL, WARNING = "Normal", "Warning"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class EventRecorder:
+    def __init__(self, kube: Kube, namespace: str | None = None, component: str = "cni-operator",
+                 fold_seconds: float = 30.0):
+        self.kube = kube
+        self.namespace = namespace or os.environ.get("POD_NAMESPACE", "kube-system")
+        self.component = component
+        self.fold_seconds = fold_seconds
+        self._recent: dict[tuple, float] = {}
+
+    def post(self, involved: dict, type_: str, reason: str, message: str) -> None:
+        key = (involved.get("metadata", {}).get("uid"), type_, reason, message)
+        now = time.monotonic()
+        if now - self._recent.get(key, -1e9) < self.fold_seconds:
+            return
+        self._recent[key] = now
+        meta = involved.get("metadata", {})
+        timestamp = _now()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta.get('name', 'unknown')}.{uuid.uuid4().hex[:12]}", "namespace": self.namespace},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta.get("name"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": os.environ.get("POD_NAME", self.component),
+            "firstTimestamp": timestamp,
+            "lastTimestamp": timestamp,
+            "count": 1,
+        }
+        try:
+            self.kube._call("POST", f"/api/v1/namespaces/{self.namespace}/events", body=event,
+                            content_type="application/json")
+        except KubeError as exc:  # an Event is best effort: never let it break a reconcile
+            logger.warning("could not post event %s: %s", reason, exc)

@@ -1,0 +1,354 @@
+"""One level-based pass: read the ClusterNetwork, decide, write only what differs, report status.
+
+    validate -> (imported: observe only) -> (paused: observe only) -> safety checks -> render -> apply/prune
+             -> health -> status (patched only when it changed)
+
+Everything the pass reads comes from the watch-fed runtime (indexes, caches); it issues API calls only to write,
+or to GET a managed object the caches have not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import time
+
+from . import api, detect, health
+from .api import ClusterType, Provider
+from .apply import Applier, ApplyOutcome
+from .catalog import resolve
+from .conditions import merge_conditions, status_differs
+from .diff import canonical_hash
+from .events import NORMAL, WARNING, EventRecorder
+from .kube import Kube, KubeError, load_api_client
+from .metrics import METRICS, start_server
+from .render import ObjectRef, render
+from .validation import validate
+
+FINALIZER = "cni-operator.io/finalizer"
+CNI_NAMESPACE = "kube-system"
+
+# Per provider: the node agent DaemonSet, its pods' k8s-app label, and the controllers Deployment (if any).
+WORKLOADS: dict[Provider, tuple[str, str, str | None]] = {
+    Provider.CANAL: ("canal", "canal", "calico-kube-controllers"),
+    Provider.AWS_VPC_CNI: ("aws-node", "aws-node", None),
+}
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _ref_of(cr: dict) -> ObjectRef:
+    return ObjectRef(f"{api.GROUP}/{api.VERSION}", api.KIND, cr["metadata"]["name"])
+
+
+def _describe(ref: ObjectRef) -> str:
+    return f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}"
+
+
+def _inventory(status: dict) -> list[ObjectRef]:
+    items = ((status or {}).get("applied") or {}).get("inventory") or []
+    return [ObjectRef(i["apiVersion"], i["kind"], i["name"], i.get("namespace", "")) for i in items]
+
+
+def _inventory_status(refs: list[ObjectRef]) -> list[dict]:
+    return [
+        {"apiVersion": r.api_version, "kind": r.kind, "name": r.name, **({"namespace": r.namespace} if r.namespace else {})}
+        for r in refs
+    ]
+
+
+class Reconciler:
+    def __init__(self, runtime, kube: Kube, logger: logging.Logger):
+        self.runtime = runtime
+        self.kube = kube
+        self.logger = logger
+        self.recorder = EventRecorder(kube)
+        self.applier = Applier(kube, lookup=runtime.lookup, remember=runtime.remember)
+        self._metrics_runner = None
+        self._deletion_attempts = 0
+
+    @classmethod
+    def from_environment(cls, runtime, logger: logging.Logger) -> Reconciler:
+        return cls(runtime, Kube(load_api_client()), logger)
+
+    async def start(self) -> None:
+        port = int(os.environ.get("CNI_OPERATOR_METRICS_PORT", "0") or 0)
+        if port:
+            self._metrics_runner = await start_server(port)
+
+    async def stop(self) -> None:
+        if self._metrics_runner:
+            await self._metrics_runner.cleanup()
+        self.applier.pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- what the watches saw
+
+    def _index_values(self, name: str) -> list[dict]:
+        index = self.runtime.indexes.get(name)
+        if index is None:
+            return []
+        return [store_item for key in index for store_item in index[key]]
+
+    def _workloads(self) -> list[dict]:
+        return self._index_values("daemonsets") + self._index_values("deployments")
+
+    def _workload(self, kind: str, name: str) -> dict | None:
+        index = self.runtime.indexes.get("daemonsets" if kind == "DaemonSet" else "deployments")
+        if index is None or (CNI_NAMESPACE, name) not in index:
+            return None
+        return next(iter(index[(CNI_NAMESPACE, name)]), None)
+
+    def _pods(self, app: str) -> list[dict]:
+        return [p for p in self._index_values("cni_pods") if p["metadata"]["labels"].get("k8s-app") == app]
+
+    def _nodes(self) -> list[dict]:
+        return self._index_values("nodes")
+
+    # ---- the pass
+
+    async def step(self, cr: dict | None) -> float | None:
+        """Run one pass; return seconds until another pass is needed without any event (or None)."""
+        if cr is None:
+            return None
+        METRICS.inc("cni_operator_reconciles_total", result="started")
+        if cr["metadata"].get("deletionTimestamp"):
+            return await self._finalize(cr)
+        spec_raw = cr.get("spec") or {}
+        problems = validate(spec_raw)
+        if problems:
+            text = "; ".join(f"{p.field}: {p.message}" for p in problems)
+            await self._publish(cr, health.invalid_configuration(text, generation=cr["metadata"].get("generation")))
+            return None
+        spec = resolve(api.parse_spec(spec_raw))
+        if spec.cluster_type is ClusterType.IMPORTED:
+            return await self._observe_imported(cr)
+        provider = spec.provider
+        ds_name, app, controllers = WORKLOADS[provider]
+        status = cr.get("status") or {}
+        inventory = _inventory(status)
+        if spec.paused:
+            return await self._report(cr, spec, provider, inventory, None, applied_error=None, paused=True)
+
+        blocked = self._safety_check(spec, provider, inventory)
+        if blocked:
+            reason, message = blocked
+            await self._publish(cr, health.refused(reason, message, generation=cr["metadata"].get("generation")))
+            self.recorder.post(cr, WARNING, reason, message)
+            return None
+
+        rendered = render(spec)
+        await self._ensure_finalizer(cr, spec)
+        started = time.monotonic()
+        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune)
+        METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started)
+        self._announce(cr, spec, outcome, first_install=not inventory)
+
+        applied_refs = [ObjectRef.of(o) for o in rendered.apply]
+        if outcome.ok:
+            new_inventory = applied_refs
+        else:  # keep what may still exist, so a later pass can prune it
+            new_inventory = list(dict.fromkeys(inventory + outcome.created + outcome.updated + outcome.in_sync))
+        applied_error = outcome.errors[0] if outcome.errors else None
+        retry = await self._report(cr, spec, provider, new_inventory, rendered, applied_error=applied_error,
+                                   outcome=outcome)
+        delays = [retry] if retry else []
+        if outcome.errors:
+            delays.append(10.0)
+        if outcome.deferred:
+            delays.append(max(0.5, min(at for _, at in outcome.deferred) - time.monotonic()))
+        return min(delays) if delays else None
+
+    # ---- safety before a first install
+
+    def _safety_check(self, spec: api.ClusterNetworkSpec, provider: Provider,
+                      inventory: list[ObjectRef]) -> tuple[str, str] | None:
+        workloads = self._workloads()
+        foreign = detect.foreign_cnis(workloads, provider.value)
+        if foreign:
+            names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)
+            return ("ForeignCNIDetected",
+                    f"another CNI is already running: {names}. cni-operator will not install a second CNI; remove "
+                    f"it first, or set clusterType: imported to only observe it.")
+        if inventory:
+            return None
+        eks = detect.looks_like_eks(workloads, self._nodes())
+        if eks and spec.cluster_type is ClusterType.MKS:
+            return ("ClusterTypeMismatch", "this cluster looks like Amazon EKS (aws-node or EKS node labels) but "
+                    "clusterType is mks; use clusterType: eks, or imported to only observe it.")
+        if not eks and spec.cluster_type is ClusterType.EKS and self._nodes():
+            return ("ClusterTypeMismatch", "clusterType is eks but no node looks like an EKS node (no "
+                    "eks.amazonaws.com labels, no aws:// providerID); use clusterType: mks or imported.")
+        return None
+
+    # ---- status
+
+    def _health_inputs(self, provider: Provider) -> dict:
+        ds_name, app, controllers = WORKLOADS[provider]
+        return {
+            "daemonset": self._workload("DaemonSet", ds_name),
+            "deployment": self._workload("Deployment", controllers) if controllers else None,
+            "pods": self._pods(app),
+            "nodes": self._nodes(),
+        }
+
+    async def _report(self, cr: dict, spec, provider: Provider, inventory: list[ObjectRef], rendered,
+                      *, applied_error, paused: bool = False, outcome: ApplyOutcome | None = None) -> float | None:
+        old = cr.get("status") or {}
+        now = _now()
+        picture = health.assess(
+            **self._health_inputs(provider),
+            now=now,
+            generation=cr["metadata"].get("generation"),
+            applied=applied_error is None and not paused,
+            apply_error=f"{_describe(applied_error[0])}: {applied_error[1]}" if applied_error else None,
+            paused=paused,
+            provider=provider.value,
+        )
+        status = picture.status
+        status["provider"] = provider.value
+        status["version"] = spec.cni.version
+        applied = dict(old.get("applied") or {})
+        if rendered is not None:
+            inventory_status = _inventory_status(inventory)
+            digest = canonical_hash(rendered.apply)
+            changed = outcome is not None and outcome.writes > 0
+            applied = {
+                "objects": len(inventory_status),
+                "hash": digest,
+                "lastAppliedTime": now.strftime("%Y-%m-%dT%H:%M:%SZ") if changed or not applied.get("lastAppliedTime")
+                else applied["lastAppliedTime"],
+                "inventory": inventory_status,
+            }
+        if applied:
+            status["applied"] = applied
+        if outcome is not None:
+            status["ignored"] = sorted(_describe(r) for r in outcome.ignored)
+        elif old.get("ignored"):
+            status["ignored"] = old["ignored"]
+        self._record_health_metrics(status)
+        await self._publish(cr, status)
+        return picture.recheck_after
+
+    def _record_health_metrics(self, status: dict) -> None:
+        h = status.get("health") or {}
+        METRICS.set("cni_operator_cni_pods_ready", h.get("ready", 0))
+        METRICS.set("cni_operator_cni_pods_desired", h.get("desired", 0))
+
+    async def _publish(self, cr: dict, status: dict) -> None:
+        old = cr.get("status") or {}
+        status["conditions"] = merge_conditions(old.get("conditions") or [], status.get("conditions") or [], _now())
+        status.setdefault("observedGeneration", cr["metadata"].get("generation"))
+        if not status_differs(old, status):
+            return
+        previous_phase = old.get("phase")
+        try:
+            result = await asyncio.to_thread(self.kube.merge_patch, _ref_of(cr), {"status": status},
+                                             subresource="status")
+        except KubeError as exc:
+            if exc.status == 404:
+                return  # deleted meanwhile
+            raise
+        METRICS.inc("cni_operator_status_patches_total")
+        # Our own patch is the newest state: without this, the next pass would compare against the stale body.
+        self.runtime.clusternetwork = result if self.runtime.clusternetwork is not None else None
+        self._announce_phase(cr, previous_phase, status)
+
+    def _announce_phase(self, cr: dict, previous: str | None, status: dict) -> None:
+        phase = status.get("phase")
+        if phase == previous or status.get("phase") == "Unmanaged":
+            return
+        if phase == "Degraded":
+            degraded = next((c for c in status["conditions"] if c["type"] == "Degraded"), {})
+            self.recorder.post(cr, WARNING, degraded.get("reason", "Degraded"), degraded.get("message", ""))
+        elif phase == "Ready" and previous in ("Degraded", "Installing", "Progressing", None, "Pending"):
+            reason = "Recovered" if previous == "Degraded" else "Ready"
+            self.recorder.post(cr, NORMAL, reason, f"{status.get('provider')} {status.get('version')}: "
+                               f"{status.get('readySummary', '')} CNI pods ready")
+
+    # ---- events for what the apply did
+
+    def _announce(self, cr: dict, spec, outcome: ApplyOutcome, first_install: bool) -> None:
+        what = f"{spec.provider.value} {spec.cni.version}"
+        if outcome.created and first_install:
+            self.recorder.post(cr, NORMAL, "Installing", f"installing {what}: created {len(outcome.created)} objects")
+        elif outcome.created or outcome.updated:
+            changed = [_describe(r) for r in outcome.created + outcome.updated]
+            self.recorder.post(cr, NORMAL, "Updating", f"applied {what}: {len(changed)} objects changed "
+                               f"({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})")
+        for ref, field in outcome.reverted:
+            METRICS.inc("cni_operator_drift_reverts_total", kind=ref.kind)
+            self.recorder.post(cr, WARNING, "DriftReverted",
+                               f"{_describe(ref)} was changed outside cni-operator ({field}); put it back. To keep a "
+                               f"manual change, annotate the object cni-operator.io/ignore=true.")
+        if outcome.pruned:
+            self.recorder.post(cr, NORMAL, "Pruned", "removed objects the new render no longer has: "
+                               + ", ".join(_describe(r) for r in outcome.pruned))
+        for ref, _ in outcome.deferred:
+            self.recorder.post(cr, WARNING, "ConflictingWriter",
+                               f"{_describe(ref)} keeps being changed by another writer; cni-operator reverts it "
+                               f"with growing delays instead of fighting. Find the other writer, or annotate the "
+                               f"object cni-operator.io/ignore=true.")
+        for ref, message in outcome.errors:
+            self.recorder.post(cr, WARNING, "ApplyFailed", f"{_describe(ref)}: {message}")
+        for action, refs in (("created", outcome.created), ("updated", outcome.updated), ("pruned", outcome.pruned)):
+            if refs:
+                METRICS.inc("cni_operator_objects_applied_total", len(refs), action=action)
+        if outcome.reverted:
+            METRICS.inc("cni_operator_objects_applied_total", len(outcome.reverted), action="reverted")
+
+    # ---- imported clusters: observe only, write nothing but status
+
+    async def _observe_imported(self, cr: dict) -> float | None:
+        detected = detect.detect_cnis(self._workloads())
+        status = health.unmanaged(detected, generation=cr["metadata"].get("generation"))
+        await self._publish(cr, status)
+        return None
+
+    # ---- finalizer and deletion
+
+    async def _ensure_finalizer(self, cr: dict, spec: api.ClusterNetworkSpec) -> None:
+        finalizers = list(cr["metadata"].get("finalizers") or [])
+        want = spec.deletion_policy is api.DeletionPolicy.DELETE
+        if want == (FINALIZER in finalizers):
+            return
+        updated = finalizers + [FINALIZER] if want else [f for f in finalizers if f != FINALIZER]
+        patch = {"metadata": {"finalizers": updated, "resourceVersion": cr["metadata"]["resourceVersion"]}}
+        try:
+            result = await asyncio.to_thread(self.kube.merge_patch, _ref_of(cr), patch)
+            self.runtime.clusternetwork = result
+        except KubeError as exc:
+            if exc.status not in (404, 409):  # 409: a newer version exists; the next pass sees it
+                raise
+
+    async def _finalize(self, cr: dict) -> float | None:
+        finalizers = cr["metadata"].get("finalizers") or []
+        if FINALIZER not in finalizers:
+            return None
+        policy = (cr.get("spec") or {}).get("deletionPolicy", "Orphan")
+        inventory = _inventory(cr.get("status") or {})
+        if policy == "Delete" and inventory:
+            outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
+            self._deletion_attempts += 1
+            if outcome.errors and self._deletion_attempts < 5:
+                message = (f"deleting the CNI: {len(outcome.errors)} objects could not be removed yet "
+                           f"(attempt {self._deletion_attempts}/5): {outcome.errors[0][1]}")
+                await self._publish(cr, health.deleting(message, generation=cr["metadata"].get("generation")))
+                return 5.0 * self._deletion_attempts
+            if outcome.errors:
+                self.recorder.post(cr, WARNING, "DeleteIncomplete",
+                                   "gave up deleting after 5 attempts; left behind: "
+                                   + ", ".join(_describe(r) for r, _ in outcome.errors))
+            else:
+                self.recorder.post(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects")
+        remaining = [f for f in finalizers if f != FINALIZER]
+        try:
+            await asyncio.to_thread(self.kube.merge_patch, _ref_of(cr), {"metadata": {"finalizers": remaining}})
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+        self._deletion_attempts = 0
+        return None

@@ -1,0 +1,138 @@
+"""The operator's in-memory state and its single reconcile loop.
+
+Handlers only record what they saw and poke the loop. The loop runs one level-based pass for the ClusterNetwork:
+the first poke is served at once (low latency), a burst of pokes is folded into one pass, and passes are spaced at
+least `min_interval` apart so status is patched at most about once a second under churn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from . import api
+from .render import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
+
+
+def _rv(body: dict | None) -> int:
+    try:
+        return int(((body or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class Runtime:
+    def __init__(self, min_interval: float = 1.0):
+        self.min_interval = min_interval
+        self.logger = logging.getLogger("cni_operator")
+        self.clusternetwork: dict | None = None
+        self.indexes: dict = {}
+        self.managed: dict[ObjectRef, dict] = {}
+        self.node_views: dict[str, dict] = {}
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.reconciler = None
+
+    # ---- lifecycle
+
+    async def start(self, logger: logging.Logger) -> None:
+        from .reconcile import Reconciler  # late: keeps handler import light for `cni-operator --help`
+
+        self.logger = logger
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.reconciler = Reconciler.from_environment(self, logger)
+        await self.reconciler.start()
+        self._task = asyncio.create_task(self._run(), name="cni-operator-reconcile")
+
+    async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.reconciler:
+            await self.reconciler.stop()
+
+    # ---- what handlers report
+
+    def attach_indexes(self, kwargs: dict) -> None:
+        if not self.indexes:
+            self.indexes = {k: kwargs[k] for k in ("daemonsets", "deployments", "cni_pods", "nodes") if k in kwargs}
+
+    def observe_clusternetwork(self, event_type: str | None, body: dict) -> None:
+        if body.get("metadata", {}).get("name") != api.SINGLETON_NAME:
+            return  # admission rejects others; an older CRD without the rule must not make us act on them
+        self.clusternetwork = None if event_type == "DELETED" else dict(body)
+        self.poke("clusternetwork")
+
+    def observe_node(self, event_type: str | None, name: str, view: dict) -> None:
+        if event_type == "DELETED":
+            self.node_views.pop(name, None)
+            self.poke("node")
+        elif self.node_views.get(name) != view:  # most node updates are heartbeats: nothing we report changes
+            self.node_views[name] = view
+            self.poke("node")
+
+    def observe_managed(self, event_type: str | None, body: dict) -> bool:
+        """Keep the newest body of each managed object; True when it is ours (so a change may be drift)."""
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+            return False
+        ref = ObjectRef.of(body)
+        if event_type == "DELETED":
+            self.managed.pop(ref, None)
+        elif _rv(body) >= _rv(self.managed.get(ref)):
+            self.managed[ref] = dict(body)
+        return True
+
+    def lookup(self, ref: ObjectRef) -> dict | None:
+        return self.managed.get(ref)
+
+    def remember(self, body: dict) -> None:
+        """An apply response is the newest live object: cache it so the watch lagging behind is not seen as drift."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.observe_managed, "MODIFIED", body)
+
+    # ---- the loop
+
+    def poke(self, reason: str = "", delay: float = 0.0) -> None:
+        if self._wake is None or self._loop is None:
+            return
+        if delay > 0:
+            self._timers = [t for t in self._timers if not t.cancelled()]
+            self._timers.append(self._loop.call_later(delay, self._wake.set))
+        else:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        last_pass = 0.0
+        failures = 0
+        while True:
+            await self._wake.wait()
+            spacing = self.min_interval - (time.monotonic() - last_pass)
+            if spacing > 0:
+                await asyncio.sleep(spacing)  # rate limit under churn; the pass then sees every change so far
+            self._wake.clear()
+            last_pass = time.monotonic()
+            try:
+                retry_in = await self.reconciler.step(self.clusternetwork)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                retry_in = min(2 ** failures, 60)
+                self.logger.exception("reconcile pass failed; retrying in %ss", retry_in)
+            if retry_in:
+                self.poke("retry", delay=retry_in)
+
+
+RUNTIME = Runtime(min_interval=float(os.environ.get("CNI_OPERATOR_MIN_INTERVAL", "1.0")))
