@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from cni_operator.aws_registry import DEFAULT_ACCOUNT, UnknownRegionError, known_regions, registry_for
 
 
@@ -67,7 +66,9 @@ def test_known_regions_sorted_unique_and_well_formed():
     assert regions == sorted(set(regions))
     for region in regions:
         assert re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region), region
-        assert re.fullmatch(r"\d{12}\.dkr\.ecr\." + re.escape(region) + r"\.amazonaws\.com(\.cn)?", registry_for(region))
+        assert re.fullmatch(
+            r"\d{12}\.dkr\.ecr\." + re.escape(region) + r"\.amazonaws\.com(\.cn)?", registry_for(region)
+        )
 
 
 def test_every_known_region_fits_the_api_region_pattern():

@@ -1,0 +1,120 @@
+"""AWS VPC CNI: spec -> the jinja2 context of manifests/aws-vpc-cni/*.j2.
+
+Pure: no kopf, no kubernetes client, no I/O. Each option maps to the one setting upstream uses for it and nothing
+else (see docs/providers/aws-vpc-cni.md for the table); at default options the render matches the upstream manifest
+object for object, apart from the differences listed there.
+"""
+
+from __future__ import annotations
+
+from .api import AwsVpcCniOptions, ClusterNetworkSpec
+from .aws_registry import registry_for
+from .catalog import VersionEntry
+
+# Upstream's default for AWS_VPC_ENI_MTU (jumbo frames inside the VPC). spec.mtu 0 means "upstream default".
+DEFAULT_ENI_MTU = 9001
+
+# aws-node environment at default values. Options override single entries; render order is sorted by name, which
+# is the order the upstream chart renders its env map in (helm ranges over map keys sorted).
+_BASE_ENV: dict[str, str] = {
+    "ADDITIONAL_ENI_TAGS": "{}",
+    "ANNOTATE_POD_IP": "false",
+    "AWS_VPC_CNI_NODE_PORT_SUPPORT": "true",
+    "AWS_VPC_ENI_MTU": str(DEFAULT_ENI_MTU),
+    "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false",
+    "AWS_VPC_K8S_CNI_EXTERNALSNAT": "false",
+    "AWS_VPC_K8S_CNI_LOGLEVEL": "DEBUG",
+    "AWS_VPC_K8S_CNI_LOG_FILE": "/host/var/log/aws-routed-eni/ipamd.log",
+    "AWS_VPC_K8S_CNI_RANDOMIZESNAT": "prng",
+    "AWS_VPC_K8S_CNI_VETHPREFIX": "eni",
+    "AWS_VPC_K8S_PLUGIN_LOG_FILE": "/var/log/aws-routed-eni/plugin.log",
+    "AWS_VPC_K8S_PLUGIN_LOG_LEVEL": "DEBUG",
+    "DISABLE_INTROSPECTION": "false",
+    "DISABLE_METRICS": "false",
+    "DISABLE_NETWORK_RESOURCE_PROVISIONING": "false",
+    "ENABLE_IMDS_ONLY_MODE": "false",
+    "ENABLE_IPv4": "true",
+    "ENABLE_IPv6": "false",
+    "ENABLE_MULTI_NIC": "false",
+    "ENABLE_POD_ENI": "false",
+    "ENABLE_PREFIX_DELEGATION": "false",
+    "ENABLE_SUBNET_DISCOVERY": "true",
+    "NETWORK_POLICY_ENFORCING_MODE": "standard",
+    "WARM_ENI_TARGET": "1",
+    "WARM_PREFIX_TARGET": "1",
+}
+
+_BASE_NODE_AGENT_ARGS = [
+    "--enable-ipv6=false",
+    "--enable-network-policy={enable_network_policy}",
+    "--enable-cloudwatch-logs=false",
+    "--enable-policy-event-logs=false",
+    "--log-file=/var/log/aws-routed-eni/network-policy-agent.log",
+    "--metrics-bind-addr=:8162",
+    "--health-probe-bind-addr=:8163",
+    "--conntrack-cache-cleanup-period=300",
+    "--log-level=debug",
+]
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _image(registry: str, repository_tag: str) -> str:
+    """Catalog images are repository:tag without a registry; put the registry in front."""
+    return f"{registry.rstrip('/')}/{repository_tag}"
+
+
+def aws_node_env(options: AwsVpcCniOptions, mtu: int, version: str) -> list[tuple[str, str]]:
+    """The aws-node container's plain env vars (the two fieldRef vars are in the template), in render order."""
+    env = dict(_BASE_ENV)
+    env["VPC_CNI_VERSION"] = version
+    env["WARM_ENI_TARGET"] = str(options.warm_eni_target)
+    if options.warm_ip_target is not None:
+        env["WARM_IP_TARGET"] = str(options.warm_ip_target)
+    if options.minimum_ip_target is not None:
+        env["MINIMUM_IP_TARGET"] = str(options.minimum_ip_target)
+    if options.warm_prefix_target is not None:
+        # Upstream renders WARM_PREFIX_TARGET=1 by default; unset here means "keep upstream's default".
+        env["WARM_PREFIX_TARGET"] = str(options.warm_prefix_target)
+    env["ENABLE_PREFIX_DELEGATION"] = _flag(options.enable_prefix_delegation)
+    env["AWS_VPC_K8S_CNI_EXTERNALSNAT"] = _flag(options.external_snat)
+    env["AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"] = _flag(options.custom_networking)
+    if options.eni_config_label_def:
+        env["ENI_CONFIG_LABEL_DEF"] = options.eni_config_label_def
+    env["ENABLE_POD_ENI"] = _flag(options.enable_pod_eni)
+    env["AWS_VPC_ENI_MTU"] = str(mtu or DEFAULT_ENI_MTU)
+    return sorted(env.items())
+
+
+def node_agent_args(options: AwsVpcCniOptions, entry: VersionEntry) -> list[str]:
+    args = [
+        arg.format(enable_network_policy=_flag(options.enable_network_policy))
+        for arg in _BASE_NODE_AGENT_ARGS
+    ]
+    table_size = entry.features.get("nodeAgentConntrackCacheTableSize")
+    if table_size:
+        args.append(f"--conntrack-cache-table-size={int(table_size)}")
+    return args
+
+
+def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
+    """The template context for one catalog version. `spec` is resolved (options present, version set)."""
+    options = spec.aws_vpc_cni or AwsVpcCniOptions()
+    # spec.registry (a mirror) replaces the regional ECR registry for every image; otherwise the region picks it.
+    registry = spec.registry or registry_for(options.region)
+    return {
+        "version": entry.version,
+        "features": {"ipamdProbeAddr": entry.features["ipamdProbeAddr"]},
+        "images": {
+            "cni": _image(registry, entry.images["cni"]),
+            "cni_init": _image(registry, entry.images["cniInit"]),
+            "network_policy_agent": _image(registry, entry.images["networkPolicyAgent"]),
+        },
+        "aws_node_env": aws_node_env(options, spec.mtu, entry.version),
+        "node_agent_args": node_agent_args(options, entry),
+        "network_policy": _flag(options.enable_network_policy),
+        "image_pull_secrets": [secret.name for secret in spec.image_pull_secrets],
+        "max_unavailable": spec.rollout.max_unavailable,
+    }

@@ -1,0 +1,532 @@
+"""AWS VPC CNI render: golden output, one test per option, the object-by-object comparison with the upstream facts
+(tests/unit/upstream/aws_vpc_cni_facts.py), offline schema validation and the difference between catalog versions.
+
+Regenerate the golden files after an intended change with:  UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_render_aws.py
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from cni_operator.api import parse_spec
+from cni_operator.render import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, render
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "golden"
+KUBERNETES_VERSION = "1.36"
+
+_spec = importlib.util.spec_from_file_location(
+    "aws_vpc_cni_facts", HERE / "upstream" / "aws_vpc_cni_facts.py"
+)
+facts = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(facts)
+
+OLD = "v1.22.3"
+NEW = "v1.23.1"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def rendered(
+    aws: dict | None = None, version: str | None = None, **spec_fields
+) -> dict[tuple[str, str], dict]:
+    raw = {"clusterType": "eks", **spec_fields}
+    if aws is not None:
+        raw["awsVpcCni"] = aws
+    if version:
+        raw["cni"] = {"version": version}
+    return {(o["kind"], o["metadata"]["name"]): o for o in render(parse_spec(raw)).apply}
+
+
+def as_yaml(objects) -> str:
+    return yaml.safe_dump_all(list(objects), sort_keys=False, default_flow_style=False, width=120)
+
+
+def daemonset(objs) -> dict:
+    return objs[("DaemonSet", "aws-node")]
+
+
+def pod_spec(objs) -> dict:
+    return daemonset(objs)["spec"]["template"]["spec"]
+
+
+def container(objs, name: str) -> dict:
+    spec = pod_spec(objs)
+    (found,) = [c for c in spec["containers"] + spec["initContainers"] if c["name"] == name]
+    return found
+
+
+def env_of(objs, name: str = "aws-node") -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container(objs, name)["env"] if "value" in e}
+
+
+def flatten(node, path=()) -> dict:
+    """Leaf path -> value. Lists of named things are keyed by name so an inserted env var is one change, not many."""
+    out = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.update(flatten(value, path + (key,)))
+        if not node:
+            out[path] = {}
+    elif isinstance(node, list):
+        named = all(isinstance(item, dict) and "name" in item for item in node) and node
+        for index, item in enumerate(node):
+            if named:  # the name is the key; what is left is the item's content
+                out.update(
+                    flatten({k: v for k, v in item.items() if k != "name"}, path + (f"[{item['name']}]",))
+                )
+            else:
+                out.update(flatten(item, path + (index,)))
+        if not node:
+            out[path] = []
+    else:
+        out[path] = node
+    return out
+
+
+def changes(before: dict, after: dict) -> dict:
+    """(kind, name, path) -> (old, new) for every leaf that differs between two renders."""
+    diff = {}
+    for key in before.keys() | after.keys():
+        old, new = flatten(before.get(key, {})), flatten(after.get(key, {}))
+        for path in old.keys() | new.keys():
+            if old.get(path, "<absent>") != new.get(path, "<absent>"):
+                diff[key + (path,)] = (old.get(path, "<absent>"), new.get(path, "<absent>"))
+    return diff
+
+
+DEFAULT = rendered()
+DS = ("DaemonSet", "aws-node")
+CM = ("ConfigMap", "amazon-vpc-cni")
+POD = ("spec", "template", "spec")
+AWS_NODE = POD + ("containers", "[aws-node]")
+AGENT = POD + ("containers", "[aws-eks-nodeagent]")
+INIT = POD + ("initContainers", "[aws-vpc-cni-init]")
+
+
+def env_path(name: str) -> tuple:
+    return DS + (AWS_NODE + ("env", f"[{name}]", "value"),)
+
+
+# ---------------------------------------------------------------- golden + determinism
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"render differs from {path}; UPDATE_GOLDEN=1 if intended"
+    )
+
+
+def test_golden_default_render():
+    _check_golden("aws-vpc-cni-default.yaml", as_yaml(render(parse_spec({"clusterType": "eks"})).apply))
+
+
+def test_golden_previous_version_render():
+    spec = parse_spec({"clusterType": "eks", "cni": {"version": OLD}})
+    _check_golden(f"aws-vpc-cni-{OLD}.yaml", as_yaml(render(spec).apply))
+
+
+def test_render_is_deterministic():
+    spec = {"clusterType": "eks", "awsVpcCni": {"region": "eu-south-1", "warmIPTarget": 3}, "mtu": 1500}
+    assert as_yaml(render(parse_spec(spec)).apply) == as_yaml(render(parse_spec(copy.deepcopy(spec))).apply)
+
+
+def test_default_is_newest_catalog_version_and_every_object_is_labelled():
+    result = render(parse_spec({"clusterType": "eks"}))
+    assert result.version == NEW
+    for obj in result.apply:
+        labels = obj["metadata"]["labels"]
+        assert labels[MANAGED_BY_LABEL] == MANAGED_BY
+        assert labels[PROVIDER_LABEL] == "aws-vpc-cni"
+        assert labels[VERSION_LABEL] == NEW
+
+
+def test_crds_and_rbac_come_before_the_daemonset():
+    kinds = [o["kind"] for o in render(parse_spec({"clusterType": "eks"})).apply]
+    assert kinds.index("DaemonSet") == len(kinds) - 1
+    assert kinds[:2] == ["CustomResourceDefinition", "CustomResourceDefinition"]
+
+
+# ---------------------------------------------------------------- each option changes what it should, nothing else
+
+OPTION_CASES = {
+    "warmENITarget": ({"awsVpcCni": {"warmENITarget": 3}}, {env_path("WARM_ENI_TARGET"): ("1", "3")}),
+    "warmIPTarget": ({"awsVpcCni": {"warmIPTarget": 5}}, {env_path("WARM_IP_TARGET"): ("<absent>", "5")}),
+    "minimumIPTarget": (
+        {"awsVpcCni": {"minimumIPTarget": 10}},
+        {env_path("MINIMUM_IP_TARGET"): ("<absent>", "10")},
+    ),
+    "warmPrefixTarget": (
+        {"awsVpcCni": {"warmPrefixTarget": 2}},
+        {env_path("WARM_PREFIX_TARGET"): ("1", "2")},
+    ),
+    "enablePrefixDelegation": (
+        {"awsVpcCni": {"enablePrefixDelegation": True}},
+        {env_path("ENABLE_PREFIX_DELEGATION"): ("false", "true")},
+    ),
+    "externalSNAT": (
+        {"awsVpcCni": {"externalSNAT": True}},
+        {env_path("AWS_VPC_K8S_CNI_EXTERNALSNAT"): ("false", "true")},
+    ),
+    "customNetworking": (
+        {"awsVpcCni": {"customNetworking": True}},
+        {env_path("AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG"): ("false", "true")},
+    ),
+    "eniConfigLabelDef": (
+        {"awsVpcCni": {"eniConfigLabelDef": "topology.kubernetes.io/zone"}},
+        {env_path("ENI_CONFIG_LABEL_DEF"): ("<absent>", "topology.kubernetes.io/zone")},
+    ),
+    "enablePodENI": ({"awsVpcCni": {"enablePodENI": True}}, {env_path("ENABLE_POD_ENI"): ("false", "true")}),
+    "mtu": ({"mtu": 1500}, {env_path("AWS_VPC_ENI_MTU"): ("9001", "1500")}),
+    "enableNetworkPolicy": (
+        {"awsVpcCni": {"enableNetworkPolicy": True}},
+        {
+            CM + (("data", "enable-network-policy-controller"),): ("false", "true"),
+            DS + (AGENT + ("args", 1),): ("--enable-network-policy=false", "--enable-network-policy=true"),
+        },
+    ),
+    "rollout.maxUnavailable": (
+        {"rollout": {"maxUnavailable": "25%"}},
+        {DS + (("spec", "updateStrategy", "rollingUpdate", "maxUnavailable"),): (1, "25%")},
+    ),
+    "imagePullSecrets": (
+        {"imagePullSecrets": [{"name": "ecr-pull"}, {"name": "mirror"}]},
+        {
+            DS + (POD + ("imagePullSecrets", "[ecr-pull]"),): ("<absent>", {}),
+            DS + (POD + ("imagePullSecrets", "[mirror]"),): ("<absent>", {}),
+        },
+    ),
+}
+
+_IMAGE_PATHS = {
+    "aws-vpc-cni-init": DS + (INIT + ("image",),),
+    "aws-node": DS + (AWS_NODE + ("image",),),
+    "aws-eks-nodeagent": DS + (AGENT + ("image",),),
+}
+
+
+def _image_changes(registry: str) -> dict:
+    default = f"{facts.DEFAULT_REGISTRY}/"
+    return {
+        path: (default + facts.IMAGES[NEW][c], f"{registry}/{facts.IMAGES[NEW][c]}")
+        for c, path in _IMAGE_PATHS.items()
+    }
+
+
+OPTION_CASES["region"] = (
+    {"awsVpcCni": {"region": "cn-north-1"}},
+    _image_changes("918309763551.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+)
+OPTION_CASES["region-govcloud"] = (
+    {"awsVpcCni": {"region": "us-gov-west-1"}},
+    _image_changes("013241004608.dkr.ecr.us-gov-west-1.amazonaws.com"),
+)
+OPTION_CASES["registry"] = ({"registry": "mirror.local:5000/eks"}, _image_changes("mirror.local:5000/eks"))
+OPTION_CASES["registry-beats-region"] = (
+    {"registry": "mirror.local:5000", "awsVpcCni": {"region": "af-south-1"}},
+    _image_changes("mirror.local:5000"),
+)
+OPTION_CASES["warmENITarget-0"] = (
+    {"awsVpcCni": {"warmENITarget": 0}},
+    {env_path("WARM_ENI_TARGET"): ("1", "0")},
+)
+OPTION_CASES["defaults-spelled-out"] = (
+    {"awsVpcCni": {"region": "us-west-2", "warmENITarget": 1, "enableNetworkPolicy": False}, "mtu": 0},
+    {},
+)
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_option_changes_only_what_it_should(case):
+    fields, expected = OPTION_CASES[case]
+    assert changes(DEFAULT, rendered(**fields)) == expected
+
+
+def test_user_strings_stay_single_yaml_scalars():
+    label = 'k8s.amazonaws.com/eniConfig: {"x": [1]}\n- name: EVIL\n  value: "#yes" \'quoted\''
+    secret = "weird: name # with\tstuff"
+    objs = rendered(aws={"eniConfigLabelDef": label}, imagePullSecrets=[{"name": secret}])
+    assert env_of(objs)["ENI_CONFIG_LABEL_DEF"] == label
+    assert "EVIL" not in env_of(objs)
+    assert pod_spec(objs)["imagePullSecrets"] == [{"name": secret}]
+
+
+def test_all_options_together():
+    objs = rendered(
+        aws={
+            "region": "ap-southeast-3",
+            "warmENITarget": 0,
+            "warmIPTarget": 4,
+            "minimumIPTarget": 8,
+            "warmPrefixTarget": 1,
+            "enablePrefixDelegation": True,
+            "externalSNAT": True,
+            "customNetworking": True,
+            "eniConfigLabelDef": "failure-domain.beta.kubernetes.io/zone",
+            "enablePodENI": True,
+            "enableNetworkPolicy": True,
+        },
+        mtu=8000,
+        imagePullSecrets=[{"name": "pull"}],
+        rollout={"maxUnavailable": 3},
+    )
+    env = env_of(objs)
+    assert {
+        k: env[k] for k in ("WARM_ENI_TARGET", "WARM_IP_TARGET", "MINIMUM_IP_TARGET", "AWS_VPC_ENI_MTU")
+    } == {
+        "WARM_ENI_TARGET": "0",
+        "WARM_IP_TARGET": "4",
+        "MINIMUM_IP_TARGET": "8",
+        "AWS_VPC_ENI_MTU": "8000",
+    }
+    assert container(objs, "aws-node")["image"].startswith(
+        "296578399912.dkr.ecr.ap-southeast-3.amazonaws.com/"
+    )
+    assert daemonset(objs)["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 3
+    for obj in objs.values():
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_env_is_rendered_in_upstream_sorted_order_with_fieldrefs_last():
+    objs = rendered(aws={"warmIPTarget": 2, "minimumIPTarget": 3, "eniConfigLabelDef": "zone"})
+    names = [e["name"] for e in container(objs, "aws-node")["env"]]
+    plain, fieldrefs = names[:-2], names[-2:]
+    assert plain == sorted(plain)
+    assert fieldrefs == ["MY_NODE_NAME", "MY_POD_NAME"]
+
+
+def test_unknown_region_is_rejected_naming_known_regions():
+    from cni_operator.aws_registry import UnknownRegionError
+
+    with pytest.raises(UnknownRegionError, match="us-west-2"):
+        rendered(aws={"region": "xx-nowhere-1"})
+
+
+def test_mirror_does_not_need_a_known_region():
+    objs = rendered(aws={"region": "xx-nowhere-1"}, registry="mirror.local")
+    assert container(objs, "aws-node")["image"] == "mirror.local/" + facts.IMAGES[NEW]["aws-node"]
+
+
+# ---------------------------------------------------------------- object-by-object comparison with upstream
+
+# Every intended difference between our default render and the upstream manifest, with its reason. The comparison
+# below checks everything else against the facts.
+INTENDED_DIFFERENCES = {
+    "labels": "every object also carries app.kubernetes.io/managed-by=cni-operator and the cni-operator.io provider "
+    "and version labels (the apply inventory and prune need them); the two CRDs carry them too",
+    "DaemonSet.spec.updateStrategy.rollingUpdate.maxUnavailable": "1, not upstream's 10%: spec.rollout.maxUnavailable "
+    "defaults to 1 for every provider (one node's pod network at a time); set it to '10%' to match upstream",
+    "CRD policyendpoints schema": "compact: spec and status preserve unknown fields, only spec.policyRef is typed; "
+    "names, group, scope, version, subresources, labels and annotations are upstream's",
+    "CRD eniconfigs schema": "upstream's properties and required fields, descriptions shortened",
+}
+
+
+def test_upstream_objects_kinds_names_namespaces_api_versions():
+    got = sorted(
+        (o["kind"], o["metadata"]["name"], o["metadata"].get("namespace", "")) for o in DEFAULT.values()
+    )
+    assert got == sorted(facts.OBJECTS)
+    for obj in DEFAULT.values():
+        assert obj["apiVersion"] == facts.API_VERSIONS[obj["kind"]]
+
+
+def test_upstream_common_labels_on_templated_objects():
+    for (kind, _name), obj in DEFAULT.items():
+        if kind == "CustomResourceDefinition":
+            continue
+        labels = obj["metadata"]["labels"]
+        assert {k: labels[k] for k in facts.COMMON_LABELS} == facts.COMMON_LABELS
+        assert labels["app.kubernetes.io/version"] == NEW
+
+
+def test_upstream_crds():
+    for name, fact in facts.CRDS.items():
+        crd = DEFAULT[("CustomResourceDefinition", name)]
+        spec = crd["spec"]
+        assert spec["group"] == fact["group"]
+        assert spec["scope"] == fact["scope"]
+        assert spec["names"] == fact["names"]
+        assert [{k: v[k] for k in ("name", "served", "storage")} for v in spec["versions"]] == fact[
+            "versions"
+        ]
+        schema = spec["versions"][0]["schema"]["openAPIV3Schema"]
+        assert schema["properties"]["spec"]["required"] == fact["spec_required"]
+        if "subresources" in fact:
+            assert spec["versions"][0]["subresources"] == fact["subresources"]
+        for key in ("labels", "annotations"):
+            for k, v in fact.get(key, {}).items():
+                assert crd["metadata"][key][k] == v
+    eni = DEFAULT[("CustomResourceDefinition", "eniconfigs.crd.k8s.amazonaws.com")]["spec"]
+    assert eni["preserveUnknownFields"] is False
+    schema = eni["versions"][0]["schema"]["openAPIV3Schema"]
+    assert schema["x-kubernetes-preserve-unknown-fields"] is True
+    assert set(schema["properties"]["spec"]["properties"]) == set(
+        facts.CRDS["eniconfigs.crd.k8s.amazonaws.com"]["spec_properties"]
+    )
+    # Intended difference: the PolicyEndpoint schema is compacted but keeps every upstream field.
+    pe = DEFAULT[("CustomResourceDefinition", "policyendpoints.networking.k8s.aws")]["spec"]["versions"][0]
+    pe_spec = pe["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert pe_spec["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_upstream_configmap_serviceaccount_rbac():
+    assert DEFAULT[CM]["data"] == facts.CONFIGMAP_DATA
+    assert DEFAULT[("ClusterRole", "aws-node")]["rules"] == facts.CLUSTERROLE_RULES
+    binding = DEFAULT[("ClusterRoleBinding", "aws-node")]
+    assert {k: binding[k] for k in ("roleRef", "subjects")} == facts.CLUSTERROLEBINDING
+    assert set(DEFAULT[("ServiceAccount", "aws-node")]) == {"apiVersion", "kind", "metadata"}
+
+
+def test_upstream_daemonset_pod():
+    ds, fact = daemonset(DEFAULT), facts.DAEMONSET
+    # Intended difference (INTENDED_DIFFERENCES): maxUnavailable 1 instead of 10%.
+    assert ds["spec"]["updateStrategy"]["type"] == fact["updateStrategy"]["type"]
+    assert ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 1
+    assert fact["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "10%"
+    assert rendered(rollout={"maxUnavailable": "10%"})[DS]["spec"]["updateStrategy"] == fact["updateStrategy"]
+    assert ds["spec"]["selector"] == fact["selector"]
+    assert ds["spec"]["template"]["metadata"]["labels"] == fact["podLabels"]
+    pod = pod_spec(DEFAULT)
+    for key in (
+        "priorityClassName",
+        "serviceAccountName",
+        "hostNetwork",
+        "terminationGracePeriodSeconds",
+        "tolerations",
+    ):
+        assert pod[key] == fact[key], key
+    assert pod["securityContext"] == fact["podSecurityContext"]
+    assert "imagePullSecrets" not in pod
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert terms == [{"matchExpressions": fact["nodeAffinityTerms"]}]
+    volumes = {v["name"]: v["hostPath"] for v in pod["volumes"]}
+    assert volumes == fact["volumes"]
+    assert [c["name"] for c in pod["initContainers"]] == fact["initContainers"]
+    assert [c["name"] for c in pod["containers"]] == fact["containers"]
+
+
+def _mounts(c: dict) -> dict:
+    return {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+
+
+def _field_env(c: dict) -> dict:
+    return {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in c["env"] if "valueFrom" in e}
+
+
+@pytest.mark.parametrize("version", [NEW, OLD])
+def test_upstream_containers(version):
+    objs = DEFAULT if version == NEW else rendered(version=OLD)
+    images = {name: f"{facts.DEFAULT_REGISTRY}/{ref}" for name, ref in facts.IMAGES[version].items()}
+    delta = facts.DELTAS[version]
+
+    init = container(objs, "aws-vpc-cni-init")
+    fact = facts.INIT_CONTAINER
+    assert init["image"] == images["aws-vpc-cni-init"]
+    assert env_of(objs, "aws-vpc-cni-init") == fact["env"]
+    assert init["securityContext"] == fact["securityContext"]
+    assert init["resources"] == fact["resources"]
+    assert _mounts(init) == fact["volumeMounts"]
+
+    node = container(objs, "aws-node")
+    fact = facts.AWS_NODE
+    assert node["image"] == images["aws-node"]
+    assert node["ports"] == fact["ports"]
+    expected_env = {**facts.AWS_NODE_ENV, **facts.SECONDARY_ENV, "VPC_CNI_VERSION": version}
+    assert env_of(objs) == expected_env
+    assert _field_env(node) == facts.AWS_NODE_FIELD_ENV
+    command = [part.format(addr=delta["probe_addr"]) for part in fact["probe_command"]]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert node[probe]["exec"]["command"] == command
+        assert {k: node[probe][k] for k in fact[probe]} == fact[probe]
+    assert node["resources"] == fact["resources"]
+    assert node["securityContext"] == fact["securityContext"]
+    assert _mounts(node) == fact["volumeMounts"]
+
+    agent = container(objs, "aws-eks-nodeagent")
+    fact = facts.NODE_AGENT
+    assert agent["image"] == images["aws-eks-nodeagent"]
+    assert _field_env(agent) == fact["env_field"]
+    assert agent["args"] == fact["args"] + delta["extra_node_agent_args"]
+    assert agent["resources"] == fact["resources"]
+    assert agent["securityContext"] == fact["securityContext"]
+    assert _mounts(agent) == fact["volumeMounts"]
+
+
+def test_intended_differences_are_documented():
+    doc = (HERE.parent.parent / "docs" / "providers" / "aws-vpc-cni.md").read_text(encoding="utf-8")
+    assert "Intended differences" in doc
+    for key in ("managed-by", "maxUnavailable", "PolicyEndpoint", "ENIConfig"):
+        assert key in doc
+
+
+# ---------------------------------------------------------------- offline schema validation
+
+
+@pytest.mark.parametrize("version", [NEW, OLD])
+def test_every_object_validates_against_kubernetes_schema(version):
+    assert KUBERNETES_VERSION in {v.rsplit(".", 1)[0] for v in kubernetes_validate.utils.all_versions()}
+    for obj in rendered(version=version).values():
+        assert kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True) == KUBERNETES_VERSION
+
+
+def test_schema_validation_catches_a_broken_object():
+    broken = copy.deepcopy(daemonset(DEFAULT))
+    broken["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "metrics"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+# ---------------------------------------------------------------- catalog versions: upgrade and prune
+
+
+def test_versions_have_the_same_objects_so_nothing_is_pruned():
+    old = render(parse_spec({"clusterType": "eks", "cni": {"version": OLD}}))
+    new = render(parse_spec({"clusterType": "eks", "cni": {"version": NEW}}))
+    assert {ObjectRef.of(o) for o in old.apply} == {ObjectRef.of(o) for o in new.apply}
+    assert old.prune == [] and new.prune == []
+
+
+def test_upgrade_changes_the_workload_not_the_config():
+    diff = changes(rendered(version=OLD), DEFAULT)
+    touched = {(kind, name) for kind, name, _path in diff}
+    # Every object carries the version in labels; only the DaemonSet changes beyond that.
+    for kind, name, path in diff:
+        if (kind, name) != DS:
+            assert path[-1] in ("app.kubernetes.io/version", VERSION_LABEL), (kind, name, path)
+    assert DS in touched
+    ds_paths = {path for kind, name, path in diff if (kind, name) == DS}
+    for image_path in _IMAGE_PATHS.values():
+        assert image_path[2] in ds_paths
+    assert AWS_NODE + ("livenessProbe", "exec", "command", 1) in ds_paths
+    assert AWS_NODE + ("readinessProbe", "exec", "command", 1) in ds_paths
+    assert AWS_NODE + ("env", "[VPC_CNI_VERSION]", "value") in ds_paths
+    assert AGENT + ("args", 9) in ds_paths  # --conntrack-cache-table-size, new in the v1.23 render
+
+
+# ---------------------------------------------------------------- purity
+
+
+def test_render_aws_and_registry_import_neither_kopf_nor_kubernetes():
+    code = (
+        "import sys, cni_operator.render_aws, cni_operator.aws_registry, cni_operator.render;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('kopf', 'kubernetes')];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
