@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 GROUP = "cni-operator.io"
 VERSION = "v1alpha1"
@@ -74,8 +75,11 @@ class DeletionPolicy(str, Enum):
 
 
 class CNIRef(_Model):
+    """Which CNI to install, and which version of it."""
+
     provider: Provider | None = Field(
-        None, description="CNI to install. Defaults from clusterType: mks -> canal, eks -> aws-vpc-cni, imported -> none."
+        None,
+        description="CNI to install. Defaults from clusterType: mks -> canal, eks -> aws-vpc-cni, imported -> none.",
     )
     version: str | None = Field(
         None,
@@ -85,6 +89,8 @@ class CNIRef(_Model):
 
 
 class LocalObjectReference(_Model):
+    """A reference to a Secret by name (corev1.LocalObjectReference)."""
+
     name: str = Field(..., min_length=1, max_length=253, description="Name of a Secret in kube-system.")
 
 
@@ -92,16 +98,24 @@ class CanalOptions(_Model):
     """Calico (policy) + Flannel (network) options; names follow the rke2-canal chart where one exists."""
 
     backend: FlannelBackend = Field(
-        FlannelBackend.VXLAN, description="Flannel backend. Immutable once set: changing it cuts every pod off."
+        FlannelBackend.VXLAN,
+        description="Flannel backend. Immutable once set: changing it cuts every pod off.",
     )
-    vxlan_port: int = Field(8472, ge=1, le=65535, description="UDP port of the VXLAN backend.")
-    vni: int = Field(1, ge=1, le=16777215, description="VXLAN network identifier.")
+    vxlan_port: int = Field(8472, ge=1, le=65535, description="UDP port of the VXLAN backend, 1..65535.")
+    vni: int = Field(1, ge=1, le=16777215, description="VXLAN network identifier (VNI), 1..16777215.")
     iface: str = Field(
-        "", max_length=64, description="Host interface Flannel uses between nodes; empty picks the default route's."
+        "",
+        max_length=64,
+        description="Host interface Flannel uses between nodes; empty picks the default route's.",
     )
     masquerade: bool = Field(True, description="Masquerade traffic leaving the pod network.")
-    iptables_backend: IptablesBackend = Field(IptablesBackend.AUTO, description="Felix iptables backend.")
-    log_severity: LogSeverity = Field(LogSeverity.INFO, description="Felix log severity on screen.")
+    iptables_backend: IptablesBackend = Field(
+        IptablesBackend.AUTO,
+        description="iptables backend Calico (Felix) programs: Auto detects it, Legacy or NFT force one.",
+    )
+    log_severity: LogSeverity = Field(
+        LogSeverity.INFO, description="Log severity of Calico (Felix) on the console."
+    )
 
 
 class AwsVpcCniOptions(_Model):
@@ -112,28 +126,73 @@ class AwsVpcCniOptions(_Model):
         pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
         description="AWS region of the cluster; selects the ECR registry the images come from.",
     )
-    warm_eni_target: int = Field(1, alias="warmENITarget", ge=0, le=100, description="WARM_ENI_TARGET.")
-    warm_ip_target: int | None = Field(None, alias="warmIPTarget", ge=0, le=10000, description="WARM_IP_TARGET (unset when empty).")
-    minimum_ip_target: int | None = Field(None, alias="minimumIPTarget", ge=0, le=10000, description="MINIMUM_IP_TARGET (unset when empty).")
-    warm_prefix_target: int | None = Field(None, ge=0, le=100, description="WARM_PREFIX_TARGET (unset when empty).")
-    enable_prefix_delegation: bool = Field(False, description="ENABLE_PREFIX_DELEGATION.")
-    external_snat: bool = Field(False, alias="externalSNAT", description="AWS_VPC_K8S_CNI_EXTERNALSNAT.")
-    custom_networking: bool = Field(False, description="AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG (uses ENIConfig objects).")
+    warm_eni_target: int = Field(
+        1,
+        alias="warmENITarget",
+        ge=0,
+        le=100,
+        description="Spare ENIs each node keeps attached for new pods (WARM_ENI_TARGET).",
+    )
+    warm_ip_target: int | None = Field(
+        None,
+        alias="warmIPTarget",
+        ge=0,
+        le=10000,
+        description="Spare IP addresses each node keeps (WARM_IP_TARGET); unset leaves it to warmENITarget.",
+    )
+    minimum_ip_target: int | None = Field(
+        None,
+        alias="minimumIPTarget",
+        ge=0,
+        le=10000,
+        description="IP addresses each node keeps allocated at least (MINIMUM_IP_TARGET); unset by default.",
+    )
+    warm_prefix_target: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Spare /28 prefixes each node keeps with prefix delegation (WARM_PREFIX_TARGET); unset by default.",
+    )
+    enable_prefix_delegation: bool = Field(
+        False,
+        description="Assign /28 prefixes instead of single addresses, for more pods per node (ENABLE_PREFIX_DELEGATION).",
+    )
+    external_snat: bool = Field(
+        False,
+        alias="externalSNAT",
+        description="Leave SNAT of traffic leaving the VPC to an external NAT device (AWS_VPC_K8S_CNI_EXTERNALSNAT).",
+    )
+    custom_networking: bool = Field(
+        False,
+        description="Put pod ENIs in the subnets of ENIConfig objects (AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG).",
+    )
     eni_config_label_def: str = Field(
         "",
-        alias="eniConfigLabelDef", max_length=316, description="ENI_CONFIG_LABEL_DEF: node label that selects the ENIConfig."
+        alias="eniConfigLabelDef",
+        max_length=316,
+        description="ENI_CONFIG_LABEL_DEF: node label that selects the ENIConfig.",
     )
-    enable_pod_eni: bool = Field(False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods).")
+    enable_pod_eni: bool = Field(
+        False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods)."
+    )
     enable_network_policy: bool = Field(False, description="Run the aws-eks-nodeagent network policy agent.")
 
 
 class RolloutOptions(_Model):
-    max_unavailable: Annotated[int, Field(ge=1, le=1000)] | Annotated[str, Field(pattern=r"^\d{1,3}%$")] = Field(
+    """How updates of the CNI DaemonSets roll across the nodes."""
+
+    # A count 1..1000 or a percentage 1%..100%: DaemonSets reject 0 and 0% when maxSurge is 0.
+    max_unavailable: (
+        Annotated[int, Field(ge=1, le=1000)]
+        | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
+    ) = Field(
         1, description="DaemonSet rolling update maxUnavailable: a count or a percentage such as '10%'."
     )
 
 
 class ClusterNetworkSpec(_Model):
+    """The desired pod network: what kind of cluster this is, and the CNI options for it."""
+
     cluster_type: ClusterType = Field(
         ..., description="What kind of cluster this is: mks, eks or imported (never written to). Immutable."
     )
@@ -141,7 +200,10 @@ class ClusterNetworkSpec(_Model):
     pod_cidr: str = Field(
         "10.244.0.0/16",
         alias="podCIDR",
-        max_length=43,
+        max_length=18,
+        # Shape only (dotted quad, prefix /8../28); the validator below also rejects host bits.
+        pattern=r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+        r"/([89]|1[0-9]|2[0-8])$",
         description="Pod network CIDR (Canal only; EKS pods take VPC addresses). Immutable once installed.",
     )
     mtu: int = Field(0, description="Pod interface MTU: 0 picks it automatically, otherwise 576..9001.")
@@ -155,8 +217,12 @@ class ClusterNetworkSpec(_Model):
         default_factory=list, max_length=16, description="Secrets added to every CNI pod template."
     )
     canal: CanalOptions | None = Field(None, description="Canal options; only with provider canal.")
-    aws_vpc_cni: AwsVpcCniOptions | None = Field(None, description="AWS VPC CNI options; only with provider aws-vpc-cni.")
-    rollout: RolloutOptions = Field(default_factory=RolloutOptions, description="How workload updates roll out.")
+    aws_vpc_cni: AwsVpcCniOptions | None = Field(
+        None, description="AWS VPC CNI options; only with provider aws-vpc-cni."
+    )
+    rollout: RolloutOptions = Field(
+        default_factory=RolloutOptions, description="How workload updates roll out."
+    )
     paused: bool = Field(False, description="Stop all writes to the cluster; status keeps being reported.")
     deletion_policy: DeletionPolicy = Field(
         DeletionPolicy.ORPHAN,
@@ -169,11 +235,13 @@ class ClusterNetworkSpec(_Model):
         try:
             net = ipaddress.ip_network(value, strict=True)
         except ValueError as exc:
-            raise ValueError(f"not a valid network CIDR such as 10.244.0.0/16 ({exc})") from None
+            raise ValueError(
+                f"must be an IPv4 network in CIDR notation such as 10.244.0.0/16 ({exc})"
+            ) from None
         if net.version != 4:
-            raise ValueError("only IPv4 pod CIDRs are supported, such as 10.244.0.0/16")
+            raise ValueError("must be an IPv4 network such as 10.244.0.0/16 (IPv6 is not supported)")
         if not 8 <= net.prefixlen <= 28:
-            raise ValueError("prefix length must be between /8 and /28")
+            raise ValueError("prefix length must be between /8 and /28, such as 10.244.0.0/16")
         return value
 
     @field_validator("mtu")
@@ -184,26 +252,53 @@ class ClusterNetworkSpec(_Model):
         return value
 
     @model_validator(mode="after")
-    def _provider_matches_cluster_type(self) -> ClusterNetworkSpec:
-        expected = PROVIDER_FOR_CLUSTER_TYPE[self.cluster_type]
-        if self.cni.provider is not None and self.cni.provider != expected:
-            allowed = expected.value if expected else "none (leave cni.provider empty)"
-            raise ValueError(
-                f"cni.provider {self.cni.provider.value!r} does not fit clusterType {self.cluster_type.value!r}; "
-                f"allowed: {allowed}"
+    def _consistent(self) -> ClusterNetworkSpec:
+        problems = consistency_problems(self)
+        if problems:
+            # One error carrying every (field, message) pair, so validation.validate can point at each field.
+            raise PydanticCustomError(
+                "spec_conflict",
+                "{summary}",
+                {
+                    "summary": "; ".join(f"{path}: {message}" for path, message in problems),
+                    "problems": problems,
+                },
             )
-        provider = self.cni.provider or expected
-        if self.canal is not None and provider is not Provider.CANAL:
-            raise ValueError("canal options are only allowed with provider canal (clusterType mks)")
-        if self.aws_vpc_cni is not None and provider is not Provider.AWS_VPC_CNI:
-            raise ValueError("awsVpcCni options are only allowed with provider aws-vpc-cni (clusterType eks)")
-        if self.cluster_type is ClusterType.IMPORTED and self.cni.version is not None:
-            raise ValueError("cni.version cannot be set for clusterType imported: the operator never installs there")
         return self
 
     @property
     def provider(self) -> Provider | None:
         return self.cni.provider or PROVIDER_FOR_CLUSTER_TYPE[self.cluster_type]
+
+
+def consistency_problems(spec: ClusterNetworkSpec) -> list[tuple[str, str]]:
+    """Cross-field rules, as (camelCase field path under spec, message) pairs. The CRD's CEL rules say the same."""
+    problems: list[tuple[str, str]] = []
+    expected = PROVIDER_FOR_CLUSTER_TYPE[spec.cluster_type]
+    if spec.cni.provider is not None and spec.cni.provider != expected:
+        allowed = repr(expected.value) if expected else "none (leave cni.provider unset)"
+        problems.append(
+            (
+                "cni.provider",
+                f"{spec.cni.provider.value!r} does not fit clusterType {spec.cluster_type.value!r}; allowed: {allowed}",
+            )
+        )
+    if spec.canal is not None and expected is not Provider.CANAL:
+        problems.append(
+            ("canal", "canal options are only allowed with clusterType mks (provider canal); remove them")
+        )
+    if spec.aws_vpc_cni is not None and expected is not Provider.AWS_VPC_CNI:
+        problems.append(
+            (
+                "awsVpcCni",
+                "awsVpcCni options are only allowed with clusterType eks (provider aws-vpc-cni); remove them",
+            )
+        )
+    if spec.cluster_type is ClusterType.IMPORTED and spec.cni.version is not None:
+        problems.append(
+            ("cni.version", "must be unset for clusterType imported: the operator never installs there")
+        )
+    return problems
 
 
 # ---------------------------------------------------------------- status
@@ -212,78 +307,122 @@ Phase = Literal["Pending", "Installing", "Ready", "Degraded", "Unmanaged", "Paus
 
 
 class Condition(_Model):
-    """metav1.Condition."""
+    """One condition in the shape of metav1.Condition: Ready, Progressing, Degraded or Applied."""
 
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str = ""
-    observed_generation: int | None = None
-    last_transition_time: str | None = None
+    type: str = Field(..., description="Condition type: Ready, Progressing, Degraded or Applied.")
+    status: Literal["True", "False", "Unknown"] = Field(..., description="True, False or Unknown.")
+    reason: str = Field(..., description="One-word CamelCase reason from a fixed list.")
+    message: str = Field("", description="What is wrong and what to do about it, for people.")
+    observed_generation: int | None = Field(
+        None, ge=0, description="metadata.generation of the ClusterNetwork this condition was computed from."
+    )
+    last_transition_time: str | None = Field(None, description="When status last changed (RFC 3339).")
 
 
 class AppliedObject(_Model):
     """One entry of the inventory: what the operator applied, so a later render can prune what it no longer lists."""
 
-    api_version: str
-    kind: str
-    name: str
-    namespace: str = ""
+    api_version: str = Field(..., description="apiVersion of the applied object.")
+    kind: str = Field(..., description="Kind of the applied object.")
+    name: str = Field(..., description="Name of the applied object.")
+    namespace: str = Field(
+        "", description="Namespace of the applied object; empty for cluster-scoped objects."
+    )
 
 
 class AppliedStatus(_Model):
-    objects: int = 0
-    hash: str = ""
-    last_applied_time: str | None = None
-    inventory: list[AppliedObject] = Field(default_factory=list)
+    """What the operator last applied."""
+
+    objects: int = Field(0, description="Number of objects applied.")
+    hash: str = Field(
+        "", description="Hash of the rendered objects; changes when the desired manifests change."
+    )
+    last_applied_time: str | None = Field(
+        None, description="When an apply last changed something (RFC 3339)."
+    )
+    inventory: list[AppliedObject] = Field(
+        default_factory=list,
+        description="Every object applied, so objects a later version drops can be pruned.",
+    )
 
 
 class NodeCounts(_Model):
-    total: int = 0
-    with_ready_cni: int = Field(0, alias="withReadyCNI")
+    """Nodes and whether a Ready CNI pod runs on them."""
+
+    total: int = Field(0, description="Nodes in the cluster.")
+    with_ready_cni: int = Field(0, alias="withReadyCNI", description="Nodes with a Ready CNI pod.")
     without_ready_cni: list[str] = Field(
         default_factory=list, alias="withoutReadyCNI", description="Up to 10 nodes with no Ready CNI pod."
     )
 
 
 class HealthStatus(_Model):
-    desired: int = 0
-    ready: int = 0
-    updated: int = 0
-    unavailable: int = 0
-    nodes: NodeCounts = Field(default_factory=NodeCounts)
+    """Counts of the CNI DaemonSet and the nodes it covers."""
+
+    desired: int = Field(0, description="CNI pods the DaemonSet wants (desiredNumberScheduled).")
+    ready: int = Field(0, description="CNI pods Ready (numberReady).")
+    updated: int = Field(0, description="CNI pods running the current template (updatedNumberScheduled).")
+    unavailable: int = Field(0, description="CNI pods not available (numberUnavailable).")
+    nodes: NodeCounts = Field(
+        default_factory=NodeCounts, description="Nodes with and without a Ready CNI pod."
+    )
 
 
 class PodProblem(_Model):
-    reason: str
-    count: int
+    """CNI pods failing for one reason, grouped."""
+
+    reason: str = Field(
+        ..., description="Why the pods fail, e.g. CrashLoopBackOff, ImagePullBackOff, NotReady."
+    )
+    count: int = Field(..., description="Number of pods affected.")
     pods: list[str] = Field(default_factory=list, description="Up to 3 affected pods as pod@node.")
-    container: str = ""
-    message: str = ""
+    container: str = Field("", description="The failing container, when one is to blame.")
+    message: str = Field("", description="The latest message from the kubelet or the container.")
 
 
 class DetectedCNI(_Model):
-    provider: str
-    version: str = ""
-    workload: str = ""
-    ready: int = 0
-    desired: int = 0
+    """A CNI found running in the cluster (imported clusters, and adoption checks)."""
+
+    provider: str = Field(..., description="Which CNI, e.g. calico, canal, cilium, flannel, aws-vpc-cni.")
+    version: str = Field("", description="Version read from its image tag, when known.")
+    workload: str = Field("", description="The DaemonSet that runs it, as namespace/name.")
+    ready: int = Field(0, description="Its Ready pods.")
+    desired: int = Field(0, description="Its desired pods.")
 
 
 class ClusterNetworkStatus(_Model):
-    observed_generation: int | None = None
-    phase: Phase | None = None
+    """What the operator observed; written only by the operator."""
+
+    observed_generation: int | None = Field(
+        None, ge=0, description="metadata.generation of the spec this status reflects."
+    )
+    phase: Phase | None = Field(None, description="One-word summary of the conditions.")
     ready_summary: str | None = Field(None, description="ready/desired CNI pods, for kubectl get.")
-    conditions: list[Condition] = Field(default_factory=list)
-    provider: str | None = None
-    version: str | None = None
-    applied: AppliedStatus | None = None
-    health: HealthStatus | None = None
-    unhealthy: list[PodProblem] = Field(default_factory=list)
-    detected: list[DetectedCNI] = Field(default_factory=list)
-    ignored: list[str] = Field(default_factory=list, description="Managed objects opted out by annotation.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, Progressing, Degraded and Applied, each with its reason."
+    )
+    provider: str | None = Field(
+        None, description="The CNI installed (canal or aws-vpc-cni); unset when imported."
+    )
+    version: str | None = Field(None, description="The CNI version installed.")
+    applied: AppliedStatus | None = Field(None, description="What the operator last applied.")
+    health: HealthStatus | None = Field(None, description="Counts of CNI pods and nodes.")
+    unhealthy: list[PodProblem] = Field(
+        default_factory=list,
+        description="Failing CNI pods grouped by reason, so one bad node does not hide the rest.",
+    )
+    detected: list[DetectedCNI] = Field(
+        default_factory=list, description="CNIs found running in the cluster (imported clusters)."
+    )
+    ignored: list[str] = Field(
+        default_factory=list,
+        description="Managed objects opted out with the cni-operator.io/ignore=true annotation.",
+    )
 
 
 def parse_spec(raw: dict) -> ClusterNetworkSpec:
-    """Parse a spec as it comes from the API (camelCase). Raises pydantic.ValidationError."""
-    return ClusterNetworkSpec.model_validate(raw)
+    """Parse a spec as it comes from the API (camelCase only: snake_case names are unknown fields there).
+
+    Raises pydantic.ValidationError; cni_operator.validation turns that into readable (field, message) problems.
+    """
+    return ClusterNetworkSpec.model_validate(raw, by_alias=True, by_name=False)
