@@ -1,0 +1,837 @@
+#!/usr/bin/env python3
+"""The local Kubernetes control plane for tests and the demo: real binaries, fake (kwok) nodes, loopback only.
+
+    localcluster.py up [--nodes N] [--apiserver-port P]   start (or reuse) the cluster; returns when it is usable
+    localcluster.py down                                  stop exactly the processes `up` started, remove .cluster/
+    localcluster.py status                                exit 0 if up and healthy, print what runs where
+    localcluster.py nodes N                               scale the fake nodes to N (adds or removes)
+    localcluster.py kubeconfig-for-sa NAMESPACE NAME OUT  mint a ServiceAccount kubeconfig (TokenRequest API)
+
+What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
+kube-scheduler and kwok. State lives in .cluster/ of the repository: kubeconfig (admin), audit.log, logs/<component>.log,
+pids, pki/. Binaries come from hack/toolchain.py (the cache, or KUBE_APISERVER_BIN & co.).
+
+Standard library only (plus the openssl CLI for certificates), so `down` works with any python3 and no venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import toolchain  # noqa: E402  (sibling module, stdlib only)
+
+REPO = Path(__file__).resolve().parent.parent
+STATE = Path(os.environ.get("CNI_OPERATOR_CLUSTER_DIR", REPO / ".cluster"))
+HOST = "127.0.0.1"
+
+# The annotation kwok selects nodes by, and the label that marks our fake nodes (tests select on it).
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+NODE_LABEL = ("type", "kwok")
+NODE_PREFIX = "kwok-node-"
+
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"  # kwok hands out pod IPs from here (the default podCIDR of ClusterNetwork)
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+CLUSTER_NAME = "cni-operator-local"
+
+# Order matters: start in this order, stop in reverse.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+START_TIMEOUT_S = float(os.environ.get("LOCALCLUSTER_START_TIMEOUT", 180))
+STOP_GRACE_S = 15.0
+
+AUDIT_POLICY = """\
+# Every write, by anyone, at Metadata level: who did what to which object, and the answer.
+# Reads are not logged: controllers and kwok list/watch constantly and would drown the writes.
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+"""
+
+
+class ClusterError(Exception):
+    """One clear message for the user; main() prints it and exits 1."""
+
+
+def log(msg: str) -> None:
+    print(f">> {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------------- paths & state
+
+
+@dataclass
+class Paths:
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "audit.log"
+
+    @property
+    def pids(self) -> Path:
+        return self.root / "pids"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    def component_kubeconfig(self, name: str) -> Path:
+        return self.root / "kubeconfigs" / f"{name}.kubeconfig"
+
+
+P = Paths(STATE)
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads(P.state.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_state(state: dict) -> None:
+    P.state.write_text(json.dumps(state, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------ process handling
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """Start time in clock ticks since boot (field 22 of /proc/PID/stat): a pid plus this identifies one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses; fields after the last ')' are fixed.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def read_pids() -> list[tuple[str, int, str]]:
+    out = []
+    try:
+        for line in P.pids.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                out.append((parts[0], int(parts[1]), parts[2]))
+    except OSError:
+        pass
+    return out
+
+
+def record_pid(component: str, pid: int) -> None:
+    with open(P.pids, "a") as f:
+        f.write(f"{component} {pid} {_proc_start_time(pid)}\n")
+
+
+def is_ours_and_alive(pid: int, start: str) -> bool:
+    # Pid reuse: a recorded pid only counts if the process has the same start time as when we launched it.
+    return _proc_start_time(pid) == start and Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def stop_processes(entries: list[tuple[str, int, str]]) -> None:
+    """Stop every recorded process that is still ours: clients first, then the apiserver, then etcd.
+
+    Order matters: an apiserver whose etcd is already gone spends its whole grace period retrying storage.
+    Each tier gets SIGTERM, then SIGKILL for whatever is left after STOP_GRACE_S.
+    """
+    tiers = [("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",)]
+    known = {c for tier in tiers for c in tier}
+    tiers.insert(0, tuple({c for c, _, _ in entries} - known))  # anything unexpected goes first
+    for tier in tiers:
+        _stop_tier([(c, pid, st) for c, pid, st in entries if c in tier])
+
+
+def _stop_tier(entries: list[tuple[str, int, str]]) -> None:
+    alive = [(c, pid, st) for c, pid, st in entries if is_ours_and_alive(pid, st)]
+    for c, pid, _ in alive:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    while alive and time.monotonic() < deadline:
+        _reap()
+        alive = [(c, pid, st) for c, pid, st in alive if is_ours_and_alive(pid, st)]
+        if alive:
+            time.sleep(0.05)
+    for c, pid, _ in alive:
+        log(f"{c} (pid {pid}) ignored SIGTERM for {STOP_GRACE_S:.0f}s; sending SIGKILL")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _reap()
+
+
+def _reap() -> None:
+    """Collect exited children of this process (only relevant when `up` itself tears down a failed start)."""
+    try:
+        while True:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+    except ChildProcessError:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def log_tail(component: str, n: int = 5) -> str:
+    try:
+        lines = (P.logs / f"{component}.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("   | " + line[:300] for line in lines[-n:])
+
+
+# ---------------------------------------------------------------------------------------------------- certificates
+
+
+def _openssl(*args: str) -> None:
+    res = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise ClusterError(f"openssl {args[0]} failed: {res.stderr.strip()}")
+
+
+def _ca(name: str, subject: str) -> None:
+    pki = P.pki
+    _openssl(
+        "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-keyout", str(pki / f"{name}.key"), "-out", str(pki / f"{name}.crt"), "-days", "3650", "-subj", subject,
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+
+
+def _leaf(name: str, subject: str, ext: list[str], ca: str = "ca") -> None:
+    """An EC P-256 key and a certificate signed by CA (EC keys: generating them is instant, unlike RSA)."""
+    pki = P.pki
+    _openssl(
+        "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-keyout", str(pki / f"{name}.key"), "-out", str(pki / f"{name}.crt"),
+        "-CA", str(pki / f"{ca}.crt"), "-CAkey", str(pki / f"{ca}.key"), "-days", "365", "-subj", subject,
+        *[a for e in ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", *ext]
+          for a in ("-addext", e)],
+    )  # fmt: skip
+
+
+def generate_pki() -> None:
+    if not shutilwhich("openssl"):
+        raise ClusterError("the openssl command is needed to generate the cluster certificates; install openssl.")
+    pki = P.pki
+    pki.mkdir(parents=True, exist_ok=True)
+    _ca("ca", f"/CN={CLUSTER_NAME}-ca")
+    sans = ",".join(
+        [f"IP:{HOST}", "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+         "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
+    )  # fmt: skip
+    _leaf("apiserver", "/CN=kube-apiserver", [f"subjectAltName={sans}", "extendedKeyUsage=serverAuth"])
+    client = ["extendedKeyUsage=clientAuth"]
+    # Identities: the admin is in system:masters; kcm and scheduler use the users the bootstrap RBAC roles bind;
+    # kwok plays every kubelet, so it gets system:masters under its own name (the audit log tells them apart).
+    _leaf("admin", "/O=system:masters/CN=kubernetes-admin", client)
+    _leaf("kube-controller-manager", "/CN=system:kube-controller-manager", client)
+    _leaf("kube-scheduler", "/CN=system:kube-scheduler", client)
+    _leaf("kwok", "/O=system:masters/CN=kwok-controller", client)
+    # The front proxy (aggregation layer), as in a kubeadm cluster: without its CA in the
+    # extension-apiserver-authentication ConfigMap, kcm and the scheduler log an error every few seconds.
+    _ca("front-proxy-ca", f"/CN={CLUSTER_NAME}-front-proxy-ca")
+    _leaf("front-proxy-client", "/CN=front-proxy-client", client, ca="front-proxy-ca")
+    # Service-account token signing key (the apiserver signs, kcm signs legacy token secrets, both verify).
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pki / "sa.key"))
+    _openssl("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
+
+
+def shutilwhich(cmd: str) -> str | None:
+    import shutil
+
+    return shutil.which(cmd)
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def kubeconfig_text(server: str, user: str, *, cert: Path | None = None, key: Path | None = None,
+                    token: str | None = None, namespace: str | None = None) -> str:  # fmt: skip
+    """A self-contained kubeconfig (everything inlined, so it can be copied anywhere)."""
+    if token:
+        user_fields = f"    token: {token}\n"
+    else:
+        assert cert and key
+        user_fields = f"    client-certificate-data: {_b64(cert)}\n    client-key-data: {_b64(key)}\n"
+    ns = f"\n    namespace: {namespace}" if namespace else ""
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {CLUSTER_NAME}\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {_b64(P.pki / 'ca.crt')}\n"
+        f"users:\n- name: {user}\n  user:\n{user_fields}"
+        f"contexts:\n- name: {user}@{CLUSTER_NAME}\n  context:\n    cluster: {CLUSTER_NAME}\n    user: {user}{ns}\n"
+        f"current-context: {user}@{CLUSTER_NAME}\n"
+    )
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------------------------------------------------ API client
+
+
+class Api:
+    """Just enough of a Kubernetes client over urllib, authenticated with the admin client certificate."""
+
+    def __init__(self, server: str):
+        self.server = server
+        self.ctx = ssl.create_default_context(cafile=str(P.pki / "ca.crt"))
+        self.ctx.load_cert_chain(str(P.pki / "admin.crt"), str(P.pki / "admin.key"))
+
+    def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 10,
+                content_type: str = "application/json") -> tuple[int, dict | str]:  # fmt: skip
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as resp:
+                raw = resp.read().decode()
+                status = resp.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read().decode(errors="replace"), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+    def ok(self, method: str, path: str, body: dict | None = None, *, allow: tuple[int, ...] = ()) -> dict:
+        status, obj = self.request(method, path, body)
+        if status >= 300 and status not in allow:
+            raise ClusterError(f"{method} {path} -> HTTP {status}: {obj if isinstance(obj, str) else obj.get('message')}")
+        return obj if isinstance(obj, dict) else {}
+
+
+def _get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (OSError, ssl.SSLError) as e:
+        return 0, str(e)
+
+
+def _insecure_ctx() -> ssl.SSLContext:
+    # kcm and the scheduler serve /healthz with self-signed in-memory certificates; we only ask "are you alive".
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# ---------------------------------------------------------------------------------------------------- fake nodes
+
+
+def node_manifest(index: int) -> dict:
+    """A fake Node that kwok manages (annotation) and tests can select (label), with a distinct InternalIP."""
+    name = f"{NODE_PREFIX}{index}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                NODE_LABEL[0]: NODE_LABEL[1],
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node-role.kubernetes.io/agent": "",
+            },
+        },
+        "status": {
+            # Generous but finite: the scheduler and DaemonSet controller see a normal node.
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "addresses": [
+                {"type": "InternalIP", "address": f"10.255.{index // 250}.{index % 250 + 1}"},
+                {"type": "Hostname", "address": name},
+            ],
+        },
+    }
+
+
+def _node_index(name: str) -> int:
+    try:
+        return int(name.removeprefix(NODE_PREFIX))
+    except ValueError:
+        return -1
+
+
+def fake_nodes(api: Api) -> list[dict]:
+    obj = api.ok("GET", f"/api/v1/nodes?labelSelector={NODE_LABEL[0]}%3D{NODE_LABEL[1]}")
+    return obj.get("items", [])
+
+
+def node_ready(node: dict) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", [])
+    )
+
+
+def scale_nodes(api: Api, want: int) -> None:
+    nodes = fake_nodes(api)
+    have = {n["metadata"]["name"] for n in nodes if n["metadata"].get("deletionTimestamp") is None}
+    wanted = {f"{NODE_PREFIX}{i}" for i in range(want)}
+    for name in sorted(have - wanted, key=_node_index, reverse=True):
+        api.ok("DELETE", f"/api/v1/nodes/{name}", allow=(404,))
+    created = 0
+    for i in range(want):
+        if f"{NODE_PREFIX}{i}" not in have:
+            api.ok("POST", "/api/v1/nodes", node_manifest(i), allow=(409,))
+            created += 1
+    removed = len(have - wanted)
+    if created or removed:
+        log(f"fake nodes: {len(have)} -> {want} (+{created} -{removed})")
+
+
+# ----------------------------------------------------------------------------------------------------- start / wait
+
+
+class Launcher:
+    def __init__(self, nodes: int, apiserver_port: int = 0):
+        self.nodes = nodes
+        self.apiserver_port = apiserver_port
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+
+    # -- helpers
+    def binary(self, name: str) -> str:
+        p = toolchain.resolve(name)
+        if not p.is_file():
+            _, b = toolchain.BINARIES[name]
+            hint = f"fix {b.env}" if os.environ.get(b.env) else f"run `make tools` or set {b.env}"
+            raise ClusterError(f"{name} binary not found at {p}; {hint}.")
+        return str(p)
+
+    def spawn(self, component: str, args: list[str], env: dict | None = None) -> None:
+        P.logs.mkdir(parents=True, exist_ok=True)
+        logf = open(P.logs / f"{component}.log", "ab")
+        full_env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}  # never leak the caller's cluster
+        full_env.update(env or {})
+        # A session of its own: the cluster outlives `up`, and a Ctrl-C in the caller's terminal does not reach it.
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=full_env,
+            cwd=P.root, start_new_session=True,
+        )  # fmt: skip
+        logf.close()
+        self.procs[component] = proc
+        record_pid(component, proc.pid)
+
+    def check_alive(self) -> None:
+        for component, proc in self.procs.items():
+            rc = proc.poll()
+            if rc is not None:
+                tail = log_tail(component) or "   | (the log is empty)"
+                clash = "address already in use" in tail
+                what = "could not bind its port (port clash)" if clash else f"exited during start (exit code {rc})"
+                raise ClusterError(
+                    f"{component} {what}; see {P.logs / (component + '.log')}\n{tail}\n"
+                    + ("Run `make cluster-up` again to pick other free ports." if clash else "Fix the cause and run `make cluster-up` again.")
+                )
+
+    def wait(self, what: str, check, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            if check():
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {P.logs}")
+            time.sleep(0.2)
+
+    # -- components
+    def start(self) -> dict:
+        t0 = time.monotonic()
+        bins = {c: self.binary(c) for c in (*COMPONENTS, "kubectl")}
+        if self.apiserver_port and port_in_use(self.apiserver_port):
+            raise ClusterError(
+                f"port {self.apiserver_port} on {HOST} is already in use, so kube-apiserver cannot listen there; "
+                "stop whatever uses it or choose another --apiserver-port (0 picks a free one)."
+            )
+        P.root.mkdir(parents=True, exist_ok=True)
+        self.ports = {
+            "etcd": free_port(),
+            "etcd-peer": free_port(),
+            "kube-apiserver": self.apiserver_port or free_port(),
+            "kube-controller-manager": free_port(),
+            "kube-scheduler": free_port(),
+        }
+        generate_pki()
+        server = f"https://{HOST}:{self.ports['kube-apiserver']}"
+        pki = P.pki
+        for name in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
+            path = P.kubeconfig if name == "admin" else P.component_kubeconfig(name)
+            write_private(path, kubeconfig_text(server, name, cert=pki / f"{name}.crt", key=pki / f"{name}.key"))
+        (P.root / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        state = {
+            "server": server,
+            "ports": self.ports,
+            "nodes": self.nodes,
+            "kubeconfig": str(P.kubeconfig),
+            "audit_log": str(P.audit_log),
+            "binaries": bins,
+        }
+        write_state(state)
+
+        etcd_url = f"http://{HOST}:{self.ports['etcd']}"
+        peer_url = f"http://{HOST}:{self.ports['etcd-peer']}"
+        self.spawn("etcd", [
+            bins["etcd"], "--name=local", f"--data-dir={P.root / 'etcd-data'}",
+            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=local={peer_url}", "--initial-cluster-state=new",
+            # Throwaway data: durability costs seconds per write burst on slow disks and buys nothing here.
+            "--unsafe-no-fsync", "--quota-backend-bytes=4294967296", "--log-level=warn",
+        ])  # fmt: skip
+        self.wait("etcd /health", lambda: '"health":"true"' in _get(etcd_url + "/health")[1], 30)
+        log(f"etcd ready on {etcd_url} ({time.monotonic() - t0:.1f}s)")
+
+        self.spawn("kube-apiserver", [
+            bins["kube-apiserver"],
+            f"--etcd-servers={etcd_url}",
+            f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={self.ports['kube-apiserver']}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            # The defaults (NamespaceLifecycle, ServiceAccount, PodSecurity, ResourceQuota, webhooks, ...) plus
+            # NodeRestriction, as kubeadm runs it.
+            "--enable-admission-plugins=NodeRestriction",
+            "--allow-privileged=true",
+            f"--service-account-issuer={ISSUER}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # The `kubernetes` Endpoints cannot hold a loopback address (validation rejects 127.0.0.0/8), so the
+            # reconciler would only log errors; nothing here dials the in-cluster service.
+            "--endpoint-reconciler-type=none",
+            f"--audit-policy-file={P.root / 'audit-policy.yaml'}",
+            f"--audit-log-path={P.audit_log}", "--audit-log-format=json",
+            # blocking: each event is written before the response, so a test sees it as soon as its call returns.
+            "--audit-log-mode=blocking", "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
+            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+            "--profiling=false",
+        ])  # fmt: skip
+        self.api = Api(server)
+        ctx = self.api.ctx
+        self.wait("kube-apiserver /readyz", lambda: _get(server + "/readyz", ctx)[0] == 200, 90)
+        log(f"kube-apiserver ready on {server} ({time.monotonic() - t0:.1f}s)")
+
+        def common(name: str, port: int) -> list[str]:
+            kc = P.component_kubeconfig(name)
+            return [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+                    f"--bind-address={HOST}", f"--secure-port={port}", "--leader-elect=false", "--profiling=false"]  # fmt: skip
+
+        self.spawn("kube-controller-manager", [
+            bins["kube-controller-manager"], *common("kube-controller-manager", self.ports["kube-controller-manager"]),
+            "--controllers=*",
+            # Each controller acts as its own ServiceAccount (as kubeadm does), so the audit log names it.
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
+            f"--cluster-name={CLUSTER_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+        ])  # fmt: skip
+        self.spawn("kube-scheduler", [
+            bins["kube-scheduler"], *common("kube-scheduler", self.ports["kube-scheduler"]),
+        ])  # fmt: skip
+        kwok_home = P.root / "kwok-home"
+        kwok_home.mkdir(exist_ok=True)
+        stages = toolchain.kwok_stages()
+        if not stages.is_file():
+            raise ClusterError(
+                f"kwok stage config not found at {stages}; run `make tools`, or set KWOK_STAGES to a kwok Stage "
+                "config (kwok's kustomize/stage/node/fast + pod/fast)."
+            )
+        self.spawn("kwok", [
+            bins["kwok"], f"--kubeconfig={P.component_kubeconfig('kwok')}", f"--config={stages}",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            # kwok renews a Lease per node, as kubelets do, so the node lifecycle controller keeps them Ready.
+            "--node-lease-duration-seconds=40",
+            f"--cidr={POD_CIDR}",
+        ], env={"HOME": str(kwok_home)})  # own HOME: kwok would also load ~/.kwok/kwok.yaml if the user has one  # fmt: skip
+
+        for c in ("kube-controller-manager", "kube-scheduler"):
+            url = f"https://{HOST}:{self.ports[c]}/healthz"
+            self.wait(f"{c} /healthz", lambda url=url: _get(url, _insecure_ctx())[0] == 200, 60)
+        log(f"kube-controller-manager and kube-scheduler healthy ({time.monotonic() - t0:.1f}s)")
+        # The ServiceAccount and root-CA controllers have run once these exist: pods can be admitted anywhere.
+        self.wait(
+            "the default ServiceAccount and kube-root-ca.crt (kube-controller-manager)",
+            lambda: self.api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
+            and self.api.request("GET", "/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt")[0] == 200,
+            60,
+        )
+        scale_nodes(self.api, self.nodes)
+        wait_nodes_ready(self.api, self.nodes, self, 60)
+        log(f"{self.nodes} fake node(s) Ready ({time.monotonic() - t0:.1f}s)")
+        return state
+
+
+def wait_nodes_ready(api: Api, want: int, launcher: Launcher | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if launcher:
+            launcher.check_alive()
+        nodes = [n for n in fake_nodes(api) if n["metadata"].get("deletionTimestamp") is None]
+        ready = [n for n in nodes if node_ready(n)]
+        if len(nodes) == want and len(ready) == want:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"only {len(ready)}/{want} fake nodes Ready after {timeout:.0f}s ({len(nodes)} exist); "
+                f"see {P.logs / 'kwok.log'}"
+            )
+        time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------------- health check
+
+
+def health() -> tuple[bool, str]:
+    """Is the recorded cluster up? (every recorded process alive and ours, apiserver /readyz ok)"""
+    state = read_state()
+    entries = read_pids()
+    if not state or not entries:
+        return False, "not running"
+    dead = [c for c, pid, st in entries if not is_ours_and_alive(pid, st)]
+    if dead:
+        return False, f"not healthy: {', '.join(dead)} not running (logs in {P.logs})"
+    missing = set(COMPONENTS) - {c for c, _, _ in entries}
+    if missing:
+        return False, f"not healthy: {', '.join(sorted(missing))} never started"
+    try:
+        api = Api(state["server"])
+    except (OSError, ssl.SSLError) as e:
+        return False, f"not healthy: cannot load the admin credentials ({e})"
+    code, body = _get(state["server"] + "/readyz", api.ctx)
+    if code != 200:
+        return False, f"not healthy: kube-apiserver /readyz -> {code or body}"
+    return True, "up"
+
+
+# --------------------------------------------------------------------------------------------------------- commands
+
+
+def cmd_up(nodes: int, apiserver_port: int) -> int:
+    t0 = time.monotonic()
+    healthy, why = health()
+    if healthy:
+        state = read_state() or {}
+        api = Api(state["server"])
+        current = len([n for n in fake_nodes(api) if n["metadata"].get("deletionTimestamp") is None])
+        if current != nodes:
+            scale_nodes(api, nodes)
+        wait_nodes_ready(api, nodes, None, 60)
+        state["nodes"] = nodes
+        write_state(state)
+        log(f"already up at {state['server']} with {nodes} Ready fake node(s); kubeconfig: {P.kubeconfig}")
+        return 0
+    if P.root.exists():
+        log(f"found a previous cluster in {P.root} ({why}); cleaning it up first")
+        cmd_down(quiet=True)
+    launcher = Launcher(nodes, apiserver_port)
+    try:
+        state = launcher.start()
+    except BaseException as e:
+        # Leave nothing running after a failed start; keep the logs so the message's log path is still valid.
+        started = read_pids()
+        stop_processes(started)
+        P.pids.unlink(missing_ok=True)
+        P.state.unlink(missing_ok=True)
+        if not started:  # nothing ran, so there are no logs worth keeping
+            import shutil
+
+            shutil.rmtree(P.root, ignore_errors=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        if not isinstance(e, ClusterError):
+            raise ClusterError(f"cluster start failed: {e!r}; logs in {P.logs}") from e
+        raise
+    log(f"cluster up in {time.monotonic() - t0:.1f}s: {state['server']}")
+    log(f"kubeconfig: {P.kubeconfig}   (kubectl --kubeconfig {P.kubeconfig.relative_to(REPO) if P.kubeconfig.is_relative_to(REPO) else P.kubeconfig} get nodes)")
+    log(f"audit log: {P.audit_log}   component logs: {P.logs}/")
+    return 0
+
+
+def cmd_down(quiet: bool = False) -> int:
+    if not P.root.exists():
+        if not quiet:
+            log("no local cluster state; nothing to stop")
+        return 0
+    entries = read_pids()
+    stop_processes(entries)
+    still = [f"{c} (pid {pid})" for c, pid, st in entries if is_ours_and_alive(pid, st)]
+    if still:
+        raise ClusterError(f"could not stop {', '.join(still)}; state left in {P.root}")
+    import shutil
+
+    shutil.rmtree(P.root)
+    if not quiet:
+        log(f"stopped {len(entries)} process(es) and removed {P.root}")
+    return 0
+
+
+def cmd_status() -> int:
+    healthy, why = health()
+    state = read_state()
+    print(f"local cluster: {why}")
+    if state:
+        print(f"  server:     {state['server']}")
+        print(f"  kubeconfig: {P.kubeconfig}")
+        print(f"  audit log:  {P.audit_log}")
+        for c, pid, st in read_pids():
+            port = state["ports"].get(c, "")
+            print(f"  {c:24} pid {pid:<8} {'running' if is_ours_and_alive(pid, st) else 'DEAD':8} {port}")
+    return 0 if healthy else 1
+
+
+def _require_up() -> Api:
+    healthy, why = health()
+    if not healthy:
+        raise ClusterError(f"the local cluster is {why}; run `make cluster-up` first.")
+    return Api(read_state()["server"])  # type: ignore[index]
+
+
+def cmd_nodes(n: int) -> int:
+    api = _require_up()
+    scale_nodes(api, n)
+    wait_nodes_ready(api, n, None, 60)
+    state = read_state() or {}
+    state["nodes"] = n
+    write_state(state)
+    log(f"{n} fake node(s) Ready")
+    return 0
+
+
+def mint_sa_kubeconfig(api: Api, namespace: str, name: str, out: Path, seconds: int = 86400,
+                       create: bool = True) -> Path:  # fmt: skip
+    """Write a kubeconfig that authenticates as system:serviceaccount:NAMESPACE:NAME with a TokenRequest token."""
+    if create:
+        api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}}, allow=(409,))
+        api.ok("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}, allow=(409,))
+    tr = api.ok(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+    )
+    token = tr["status"]["token"]
+    write_private(out, kubeconfig_text(api.server, f"{namespace}-{name}", token=token, namespace=namespace))
+    return out
+
+
+def cmd_kubeconfig_for_sa(namespace: str, name: str, out: str, seconds: int) -> int:
+    api = _require_up()
+    path = mint_sa_kubeconfig(api, namespace, name, Path(out), seconds)
+    log(f"kubeconfig for system:serviceaccount:{namespace}:{name} written to {path} (valid {seconds}s); "
+        "it has no permissions until you bind a Role/ClusterRole to that ServiceAccount")  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start (or reuse) the local cluster")
+    up.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", 3)), help="fake nodes (default $NODES or 3)")
+    up.add_argument("--apiserver-port", type=int, default=int(os.environ.get("APISERVER_PORT", 0)),
+                    help="fixed kube-apiserver port (default: a free one)")  # fmt: skip
+    sub.add_parser("down", help="stop the processes `up` started and remove .cluster/")
+    sub.add_parser("status", help="exit 0 if the cluster is up and healthy")
+    nodes = sub.add_parser("nodes", help="scale the fake nodes to N")
+    nodes.add_argument("n", type=int)
+    sa = sub.add_parser("kubeconfig-for-sa", help="mint a ServiceAccount kubeconfig via the TokenRequest API")
+    sa.add_argument("namespace")
+    sa.add_argument("name")
+    sa.add_argument("out")
+    sa.add_argument("--seconds", type=int, default=86400)
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            if args.nodes < 0:
+                raise ClusterError("--nodes must be >= 0")
+            return cmd_up(args.nodes, args.apiserver_port)
+        if args.cmd == "down":
+            return cmd_down()
+        if args.cmd == "status":
+            return cmd_status()
+        if args.cmd == "nodes":
+            return cmd_nodes(args.n)
+        return cmd_kubeconfig_for_sa(args.namespace, args.name, args.out, args.seconds)
+    except (ClusterError, toolchain.ToolchainError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
