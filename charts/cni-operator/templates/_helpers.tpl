@@ -1,0 +1,71 @@
+{{/*
+Names and labels shared by every template.
+*/}}
+
+{{/* The chart name, overridable. */}}
+{{- define "cni-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The name of the release's objects. A release named cni-operator (the documented default) gives plain "cni-operator";
+any other release name is prefixed, so two releases (e.g. in tests) never collide on cluster-scoped names.
+*/}}
+{{- define "cni-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "cni-operator.name" . -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the operator's pods: must never change between upgrades. */}}
+{{- define "cni-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cni-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels on every object the chart creates. */}}
+{{- define "cni-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "cni-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: cni-operator
+{{- end -}}
+
+{{/* The operator's ServiceAccount. */}}
+{{- define "cni-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "cni-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* repository:tag, or repository@digest when a digest is pinned. */}}
+{{- define "cni-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Where the CNI lives: every object the operator renders is in kube-system (DESIGN.md), and kopf serves only that
+namespace for namespaced resources, so the KopfPeering object lives there too. Not a value: the renderer has it fixed.
+*/}}
+{{- define "cni-operator.cniNamespace" -}}
+kube-system
+{{- end -}}
+
+{{/* The object names the operator may write, per kind (files/cni-objects.yaml). */}}
+{{- define "cni-operator.cniObjects" -}}
+{{- .Files.Get "files/cni-objects.yaml" -}}
+{{- end -}}
