@@ -99,7 +99,7 @@ class CanalOptions(_Model):
 
     backend: FlannelBackend = Field(
         FlannelBackend.VXLAN,
-        description="Flannel backend. Immutable once set: changing it cuts every pod off.",
+        description="Flannel backend. Immutable: changing it would cut every pod off the network.",
     )
     vxlan_port: int = Field(8472, ge=1, le=65535, description="UDP port of the VXLAN backend, 1..65535.")
     vni: int = Field(1, ge=1, le=16777215, description="VXLAN network identifier (VNI), 1..16777215.")
@@ -204,7 +204,7 @@ class ClusterNetworkSpec(_Model):
         # Shape only (dotted quad, prefix /8../28); the validator below also rejects host bits.
         pattern=r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
         r"/([89]|1[0-9]|2[0-8])$",
-        description="Pod network CIDR (Canal only; EKS pods take VPC addresses). Immutable once installed.",
+        description="Pod network CIDR, IPv4, /8 to /28 (Canal only; EKS pods take VPC addresses). Immutable.",
     )
     mtu: int = Field(0, description="Pod interface MTU: 0 picks it automatically, otherwise 576..9001.")
     registry: str = Field(

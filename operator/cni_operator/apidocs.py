@@ -1,0 +1,124 @@
+"""docs/api.md, generated from the same structural schema and CEL rules as the CRD (`cni-operator docs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import api, crd
+
+HEADER = """\
+<!-- Generated from operator/cni_operator/api.py by `cni-operator docs > docs/api.md`. Do not edit by hand. -->
+# The ClusterNetwork API
+
+`{group}/{version}`, kind `{kind}`, cluster-scoped, short name `{short}`. There is one, named `{name}`.
+The CRD (`crds/clusternetworks.yaml`) and this page are generated from the pydantic models in
+`operator/cni_operator/api.py`; `kubectl explain clusternetwork.spec` shows the same descriptions.
+
+```yaml
+apiVersion: {group}/{version}
+kind: {kind}
+metadata:
+  name: {name}
+spec:
+  clusterType: mks          # mks -> Canal, eks -> AWS VPC CNI, imported -> observe only
+```
+
+Check a file before applying it: `cni-operator validate -f clusternetwork.yaml`.
+"""
+
+# Checks that need the version catalog or other data, so only the operator and `cni-operator validate` make them.
+# The operator reports a failure as condition Degraded with reason InvalidConfiguration.
+OPERATOR_CHECKS = (
+    "`spec.cni.version` is a version of the catalog for the provider (`cni-operator versions`).",
+    "`spec.podCIDR` has no host bits set (10.244.0.0/16, not 10.244.1.0/16).",
+    (
+        "For eks, `spec.awsVpcCni.region` (default us-west-2) is a region with a known EKS image registry, "
+        "unless `spec.registry` names a mirror."
+    ),
+    "Fields are written in camelCase as listed here; snake_case names are unknown fields.",
+)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _type(node: dict) -> str:
+    if node.get("x-kubernetes-int-or-string"):
+        kind = "integer or string"
+    elif node.get("type") == "array":
+        item = node["items"]
+        kind = f"[]{'object' if item.get('type') == 'object' else item.get('type')}"
+    else:
+        kind = node["type"]
+    limits = []
+    if "enum" in node:
+        limits.append("one of " + ", ".join(f"`{v}`" for v in node["enum"]))
+    if "minimum" in node or "maximum" in node:
+        limits.append(f"{node.get('minimum', '')}..{node.get('maximum', '')}")
+    if "minLength" in node:
+        limits.append(f"min length {node['minLength']}")
+    if "maxLength" in node:
+        limits.append(f"max length {node['maxLength']}")
+    if "maxItems" in node:
+        limits.append(f"max {node['maxItems']} items")
+    if "pattern" in node:
+        limits.append(f"pattern `{node['pattern']}`")
+    return kind + (" (" + "; ".join(limits) + ")" if limits else "")
+
+
+def _rows(node: dict, path: str, *, top: bool = False, required: bool = False) -> list[str]:
+    """One table row per field, depth first; list items show as path[].field."""
+    rows = []
+    if not top:
+        description = node.get("description", "")
+        default = ""
+        if "default" in node:
+            default = f"`{crd.show_default(node['default'])}`"
+            description = description.removesuffix(crd.default_sentence(node["default"]))
+        name = f"`{path}`" + " (required)" * required
+        rows.append(f"| {name} | {_cell(_type(node))} | {_cell(default)} | {_cell(description)} |")
+    target, prefix = node, path
+    if node.get("type") == "array" and node["items"].get("type") == "object":
+        target, prefix = node["items"], f"{path}[]"
+    for child_name, child in target.get("properties", {}).items():
+        rows.extend(_rows(child, f"{prefix}.{child_name}", required=child_name in target.get("required", [])))
+    return rows
+
+
+def _table(node: dict, path: str) -> str:
+    head = "| Field | Type | Default | Description |\n|---|---|---|---|\n"
+    return head + "\n".join(_rows(node, path, top=True)) + "\n"
+
+
+def to_markdown() -> str:
+    schema = crd.openapi_schema()
+    out = [
+        HEADER.format(
+            group=api.GROUP, version=api.VERSION, kind=api.KIND, short=", ".join(api.SHORT_NAMES),
+            name=api.SINGLETON_NAME,
+        )
+    ]
+    out.append("\n## spec\n\n" + _cell(schema["properties"]["spec"]["description"]) + "\n\n")
+    out.append(_table(schema["properties"]["spec"], "spec"))
+    out.append(
+        "\nDefaults are stored by the apiserver when the object is written; a default applies only when its "
+        "block exists. `cni.provider` comes from clusterType and `cni.version` from the catalog's default when "
+        "unset: the operator fills those, so they never appear in the stored spec unless you set them.\n"
+    )
+    out.append("\n## Validation rules\n\nThe apiserver rejects a ClusterNetwork that breaks one of these (CEL rules "
+               "in the CRD, `x-kubernetes-validations`):\n\n")
+    out.extend(f"{i}. {rule.words} Message: *{rule.message}*.\n" for i, rule in enumerate(crd.RULES, start=1))
+    out.append("\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
+               "table above. These checks need data the apiserver does not have; the operator reports them as "
+               "condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
+               "too:\n\n")
+    out.extend(f"- {text}\n" for text in OPERATOR_CHECKS)
+    out.append("\n## status\n\n" + _cell(schema["properties"]["status"]["description"]) + "\n\n")
+    out.append(_table(schema["properties"]["status"], "status"))
+    out.append("\n## kubectl get columns\n\n| Column | From | Shown |\n|---|---|---|\n")
+    out.extend(
+        f"| {c['name'].upper()} | `{_cell(c['jsonPath'])}` | {'with -o wide' if c.get('priority') else 'always'} |\n"
+        for c in crd.PRINTER_COLUMNS
+    )
+    return "".join(out)

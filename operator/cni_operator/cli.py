@@ -1,0 +1,265 @@
+"""`cni-operator`: run the operator, or work offline with a ClusterNetwork file.
+
+    cni-operator render -f CR.yaml [--version vX.Y.Z]   the manifests the operator would apply, as multi-document YAML
+    cni-operator validate -f CR.yaml                    "valid", or one line per problem naming the field (exit 1)
+    cni-operator versions [-o table|yaml|json]          the version catalog
+    cni-operator crd                                    the ClusterNetwork CRD (crds/clusternetworks.yaml)
+    cni-operator run                                    the operator itself
+
+`-f -` reads standard input. User errors (a missing file, bad YAML, an invalid spec) print one message on stderr
+and exit 1, never a traceback; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+import yaml
+
+from . import __version__, api
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line, exit 1."""
+
+
+# ---------------------------------------------------------------- input
+
+
+def _read_documents(source: str, stdin: TextIO) -> list[Any]:
+    """The non-empty YAML documents of a file, or of stdin for '-'."""
+    try:
+        if source == "-":
+            text = stdin.read()
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+    except OSError as exc:
+        raise UserError(f"cannot read {source}: {exc.strerror or exc}") from None
+    name = "<stdin>" if source == "-" else source
+    try:
+        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{name} is not valid YAML{where}: {problem}") from None
+    if not documents:
+        raise UserError(f"{name} holds no YAML document; expected a {api.KIND}")
+    return documents
+
+
+def _is_cluster_network(doc: Any) -> bool:
+    return isinstance(doc, dict) and doc.get("kind") == api.KIND
+
+
+# ---------------------------------------------------------------- output
+
+
+class _Dumper(yaml.SafeDumper):
+    """Readable, stable YAML: multi-line strings (CNI config, net-conf.json) as literal blocks, no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import validate_object
+
+    documents = _read_documents(args.filename, sys.stdin)
+    lines: list[str] = []
+    for index, doc in enumerate(documents, start=1):
+        prefix = f"document {index}: " if len(documents) > 1 else ""
+        lines.extend(f"{prefix}{problem}" for problem in validate_object(doc))
+    if lines:
+        for line in lines:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID
+    print("valid" if len(documents) == 1 else f"valid ({len(documents)} documents)")
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .render import render
+    from .validation import validate_object
+
+    documents = _read_documents(args.filename, sys.stdin)
+    networks = [doc for doc in documents if _is_cluster_network(doc)]
+    if len(networks) != 1:
+        found = f"{len(networks)} {api.KIND} documents" if networks else f"no {api.KIND} document"
+        raise UserError(f"render takes exactly one {api.KIND}; {args.filename} holds {found}")
+    obj = networks[0]
+    if args.version is not None:
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        cni = spec.get("cni") if isinstance(spec.get("cni"), dict) else {}
+        obj = {**obj, "spec": {**spec, "cni": {**cni, "version": args.version}}}
+    problems = validate_object(obj)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    spec = api.parse_spec(obj["spec"])
+    if spec.provider is None:
+        print(
+            f"clusterType {spec.cluster_type.value}: the operator never installs or changes the CNI of an imported "
+            "cluster, it only reports the health of the one it finds; nothing to render.",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    rendered = render(spec)
+    out = [f"# cni-operator render: {rendered.provider.value} {rendered.version}, {len(rendered.apply)} objects\n"]
+    out.extend("---\n" + dump_yaml(item) for item in rendered.apply)
+    sys.stdout.write("".join(out))
+    return EXIT_OK
+
+
+def _catalog_rows() -> list[dict]:
+    from .catalog import load_catalog
+
+    catalog = load_catalog()
+    return [
+        {
+            "provider": provider.value,
+            "version": version,
+            "default": version == catalog.defaults[provider],
+            "images": dict(catalog.entry(provider, version).images),
+        }
+        for provider in api.Provider
+        for version in catalog.versions(provider)
+    ]
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    rows = _catalog_rows()
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if args.output == "yaml":
+        sys.stdout.write(dump_yaml(rows))
+        return EXIT_OK
+    header = ("PROVIDER", "VERSION", "DEFAULT", "IMAGES")
+    table: list[tuple[str, str, str, str]] = []
+    for row in rows:
+        images = list(row["images"].values()) or [""]
+        table.append((row["provider"], row["version"], "*" if row["default"] else "", images[0]))
+        table.extend(("", "", "", image) for image in images[1:])
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(3)]
+    for r in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(r[:3], widths)) + "  " + r[3])
+    if any(row["provider"] == api.Provider.AWS_VPC_CNI.value for row in rows):
+        print("\naws-vpc-cni images are pulled from the ECR registry of spec.awsVpcCni.region, or from spec.registry.")
+    return EXIT_OK
+
+
+def cmd_crd(args: argparse.Namespace) -> int:
+    from .crd import to_yaml
+
+    sys.stdout.write(to_yaml())
+    return EXIT_OK
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from .apidocs import to_markdown
+
+    sys.stdout.write(to_markdown())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # TODO(lead): runner.run owns kopf startup; add flags here as it grows (e.g. a kubeconfig/context override).
+    try:
+        from . import runner  # imports kopf and cni_operator.handlers itself
+    except ImportError as exc:
+        raise UserError(f"the operator runtime cannot start: {exc}") from None
+    return int(runner.run(
+        standalone=args.standalone,
+        namespace=args.namespace,
+        health_port=args.health_port,
+        priority=args.priority,
+        verbose=args.verbose,
+    ) or 0)
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cni-operator",
+        description="Installs, upgrades, heals and reports the pod network (Canal or the AWS VPC CNI).",
+    )
+    parser.add_argument("--version", action="version", version=f"cni-operator {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,render,validate,versions,crd}"
+    )
+
+    run = commands.add_parser("run", help="run the operator (in a cluster, or against the current kubeconfig)")
+    run.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
+    run.add_argument("--namespace", default=None, help="namespace of the CNI objects (default kube-system)")
+    run.add_argument("--health-port", type=int, default=None, help="liveness endpoint port; 0 turns it off")
+    run.add_argument("--priority", type=int, default=None, help="peering priority (default random)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(func=cmd_run)
+
+    render = commands.add_parser("render", help="print the manifests a ClusterNetwork renders to, as YAML")
+    render.add_argument("-f", "--filename", required=True, help="ClusterNetwork YAML file, or - for stdin")
+    render.add_argument("--version", dest="version", default=None, metavar="vX.Y.Z",
+                        help="render this catalog version instead of spec.cni.version")
+    render.set_defaults(func=cmd_render)
+
+    validate = commands.add_parser("validate", help="check a ClusterNetwork file; one line per problem")
+    validate.add_argument("-f", "--filename", required=True, help="ClusterNetwork YAML file, or - for stdin")
+    validate.set_defaults(func=cmd_validate)
+
+    versions = commands.add_parser("versions", help="list the version catalog")
+    versions.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
+    versions.set_defaults(func=cmd_versions)
+
+    crd = commands.add_parser("crd", help="print the ClusterNetwork CustomResourceDefinition")
+    crd.set_defaults(func=cmd_crd)
+
+    docs = commands.add_parser("docs")  # hidden: regenerates docs/api.md
+    docs.set_defaults(func=cmd_docs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"cni-operator {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except BrokenPipeError:
+        # `cni-operator render ... | head`: the reader left; exit quietly without a traceback at shutdown.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The ClusterNetwork CRD, generated from the pydantic models in api.py (`cni-operator crd`, `make crd`).
+
+pydantic's JSON schema is turned into a *structural* OpenAPI v3 schema the apiserver accepts: every $ref inlined,
+`anyOf [X, null]` collapsed to X (a null is then pruned, as for any other optional field), the int-or-string union
+written as `x-kubernetes-int-or-string`, titles and `additionalProperties: false` dropped (a structural schema
+prunes unknown fields instead, and `kubectl apply --validate=strict` reports them).
+
+Defaults: the spec keeps the scalar defaults pydantic declares, so the apiserver stores them and an operator upgrade
+never silently changes a live cluster's podCIDR or backend. A default applies only when its parent object exists, so
+no default creates an option block. Defaults that depend on clusterType or the version catalog (cni.provider,
+cni.version) cannot be expressed here; `catalog.resolve` fills them. Status declares every field and no defaults.
+
+The cross-field and immutability rules are CEL (`x-kubernetes-validations`), listed once in RULES with a sentence
+each for docs/api.md. Output is deterministic: same models, byte-identical YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from . import api
+
+NAME = f"{api.PLURAL}.{api.GROUP}"
+HEADER = (
+    "# Generated from operator/cni_operator/api.py by `cni-operator crd` (make crd). Do not edit by hand.\n"
+)
+DESCRIPTION = (
+    "ClusterNetwork declares the pod network of this cluster: what kind of cluster it is (mks, eks or imported) "
+    "and the CNI options. The operator installs and keeps the matching CNI (Canal or the AWS VPC CNI) and reports "
+    "its health in status. There is one, named default."
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One CEL rule: where it sits in the schema (dotted path, "" = root), the rule, and what it means in words."""
+
+    path: str
+    rule: str
+    message: str
+    words: str
+    field_path: str | None = None
+    reason: str | None = None
+
+
+# The effective backend: the schema defaults canal.backend to vxlan whenever the canal block exists; no block also
+# means vxlan (catalog.resolve adds CanalOptions()).
+_BACKEND = "(has({0}.canal) && has({0}.canal.backend) ? {0}.canal.backend : 'vxlan')"
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "",
+        "self.metadata.name == 'default'",
+        "metadata.name must be 'default': there is one ClusterNetwork per cluster",
+        "The ClusterNetwork must be named `default`: there is exactly one per cluster.",
+    ),
+    Rule(
+        "spec.clusterType",
+        "self == oldSelf",
+        "clusterType is immutable: it says what kind of cluster this is",
+        "`spec.clusterType` cannot change after creation.",
+    ),
+    Rule(
+        "spec.podCIDR",
+        "self == oldSelf",
+        "podCIDR is immutable: changing it would cut every pod off the network",
+        "`spec.podCIDR` cannot change after creation (it is defaulted to 10.244.0.0/16, so it is always set).",
+    ),
+    Rule(
+        "spec.cni.provider",
+        "self == oldSelf",
+        "cni.provider cannot change once set",
+        "`spec.cni.provider` cannot change once set (it may be removed; it is then derived from clusterType again).",
+    ),
+    Rule(
+        "spec.mtu",
+        "self == 0 || (self >= 576 && self <= 9001)",
+        "mtu must be 0 (automatic) or between 576 and 9001",
+        "`spec.mtu` is 0 (automatic) or between 576 and 9001.",
+    ),
+    Rule(
+        "spec",
+        "!has(self.cni) || !has(self.cni.provider) || "
+        "(self.clusterType == 'mks' && self.cni.provider == 'canal') || "
+        "(self.clusterType == 'eks' && self.cni.provider == 'aws-vpc-cni')",
+        "cni.provider must fit clusterType: mks -> canal, eks -> aws-vpc-cni, imported -> leave cni.provider unset",
+        "`spec.cni.provider`, when set, fits `spec.clusterType`: `canal` for mks, `aws-vpc-cni` for eks, "
+        "unset for imported.",
+        field_path=".cni.provider",
+        reason="FieldValueInvalid",
+    ),
+    Rule(
+        "spec",
+        "self.clusterType != 'imported' || !has(self.cni) || !has(self.cni.version)",
+        "cni.version must be unset for clusterType imported: the operator never installs there",
+        "`spec.cni.version` must be unset for clusterType imported.",
+        field_path=".cni.version",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec",
+        "!has(self.canal) || self.clusterType == 'mks'",
+        "canal options are only allowed with clusterType mks (provider canal)",
+        "The `spec.canal` block is only allowed with clusterType mks.",
+        field_path=".canal",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec",
+        "!has(self.awsVpcCni) || self.clusterType == 'eks'",
+        "awsVpcCni options are only allowed with clusterType eks (provider aws-vpc-cni)",
+        "The `spec.awsVpcCni` block is only allowed with clusterType eks.",
+        field_path=".awsVpcCni",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec",
+        _BACKEND.format("self") + " == " + _BACKEND.format("oldSelf"),
+        "canal.backend is immutable: changing the Flannel backend would cut every pod off the network",
+        "The Flannel backend (`spec.canal.backend`, vxlan when the block or the field is absent) cannot change "
+        "after creation, also not by adding a canal block with another backend later.",
+        field_path=".canal.backend",
+        reason="FieldValueForbidden",
+    ),
+)
+
+# Kubernetes list semantics where the default (atomic) is not right.
+LIST_EXTENSIONS: dict[str, dict[str, Any]] = {
+    "status.conditions": {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+}
+
+PRINTER_COLUMNS = [
+    {"name": "Type", "type": "string", "jsonPath": ".spec.clusterType", "description": "mks, eks or imported"},
+    {"name": "CNI", "type": "string", "jsonPath": ".status.provider", "description": "The CNI installed"},
+    {"name": "Version", "type": "string", "jsonPath": ".status.version", "description": "The CNI version installed"},
+    {"name": "Ready", "type": "string", "jsonPath": ".status.readySummary", "description": "Ready/desired CNI pods"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Summary of the conditions"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Message",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        "description": "Why the network is or is not Ready",
+    },
+]
+
+# Key order of every schema node in the output, so the YAML reads top-down and never reorders between runs.
+_KEY_ORDER = (
+    "description",
+    "type",
+    "x-kubernetes-int-or-string",
+    "anyOf",
+    "enum",
+    "format",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "default",
+    "required",
+    "properties",
+    "items",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-validations",
+)
+_DROPPED = {"title", "additionalProperties", "$defs"}
+
+
+class SchemaError(ValueError):
+    """The models use a construct the generator cannot turn into a structural schema."""
+
+
+def _is_null(node: dict) -> bool:
+    return node.get("type") == "null"
+
+
+def _structural(node: dict, defs: dict, path: str, *, keep_defaults: bool) -> dict:
+    """Convert one pydantic JSON-schema node (and its children) into a structural OpenAPI v3 node."""
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        # Keys next to the $ref (the field's description, its default) win over the referenced model's own.
+        node = {**target, **node}
+    if "anyOf" in node:
+        branches = [b for b in node.pop("anyOf") if not _is_null(b)]
+        if len(branches) == 1:
+            # Optional X: the field is X, and absent (or null, which the apiserver prunes) when unset.
+            merged = {**branches[0], **node}
+            if merged.get("default", ...) is None:
+                del merged["default"]
+            return _structural(merged, defs, path, keep_defaults=keep_defaults)
+        return _int_or_string(node, branches, path, keep_defaults=keep_defaults)
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED:
+            continue
+        if key == "default":
+            # An empty string means the same as an absent field: storing it would only add noise.
+            if keep_defaults and value not in (None, "") and not isinstance(value, (dict, list)):
+                out["default"] = value
+            continue
+        if key == "properties":
+            out["properties"] = {
+                name: _structural(child, defs, f"{path}.{name}", keep_defaults=keep_defaults)
+                for name, child in value.items()
+            }
+        elif key == "items":
+            out["items"] = _structural(value, defs, f"{path}[]", keep_defaults=keep_defaults)
+        elif key in ("allOf", "oneOf", "not", "const", "prefixItems"):
+            raise SchemaError(f"{path}: {key} has no structural equivalent here; change the model")
+        else:
+            out[key] = value
+    if "type" not in out and "x-kubernetes-int-or-string" not in out:
+        raise SchemaError(f"{path}: no type")
+    if out.get("type") == "object" and "properties" not in out:
+        raise SchemaError(f"{path}: free-form objects are not allowed; declare the fields")
+    if path in LIST_EXTENSIONS:
+        out.update(LIST_EXTENSIONS[path])
+    return _ordered(out)
+
+
+def _int_or_string(node: dict, branches: list[dict], path: str, *, keep_defaults: bool) -> dict:
+    types = sorted(b.get("type") for b in branches)
+    if types != ["integer", "string"]:
+        raise SchemaError(f"{path}: only the integer-or-string union is supported, got {types}")
+    out: dict[str, Any] = {k: v for k, v in node.items() if k not in _DROPPED and k != "default"}
+    out["x-kubernetes-int-or-string"] = True
+    out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    # Each constraint applies only to values of its own type, so they can sit next to each other on the node.
+    for branch in branches:
+        out.update({k: v for k, v in branch.items() if k not in ("type", "title")})
+    if keep_defaults and node.get("default") is not None:
+        out["default"] = node["default"]
+    return _ordered(out)
+
+
+def _ordered(node: dict) -> dict:
+    unknown = set(node) - set(_KEY_ORDER)
+    if unknown:
+        raise SchemaError(f"unexpected schema keys {sorted(unknown)}")
+    return {key: node[key] for key in _KEY_ORDER if key in node}
+
+
+def show_default(value: Any) -> str:
+    """A default as it is written in YAML: true, 0, vxlan."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def default_sentence(value: Any) -> str:
+    return f" Defaults to {show_default(value)}."
+
+
+def _with_default_in_description(node: dict) -> dict:
+    """`kubectl explain` does not print defaults: say them in the description."""
+    if "default" in node and "default" not in node.get("description", "").lower():
+        node["description"] = f"{node.get('description', '').rstrip()}{default_sentence(node['default'])}".lstrip()
+    for child in node.get("properties", {}).values():
+        _with_default_in_description(child)
+    if "items" in node:
+        _with_default_in_description(node["items"])
+    return node
+
+
+def _model_schema(model: type, path: str, *, keep_defaults: bool) -> dict:
+    raw = model.model_json_schema(by_alias=True)
+    return _structural(raw, raw.get("$defs", {}), path, keep_defaults=keep_defaults)
+
+
+def spec_schema() -> dict:
+    """The structural schema of spec, without CEL rules (validation.py walks it to explain errors)."""
+    return _with_default_in_description(_model_schema(api.ClusterNetworkSpec, "spec", keep_defaults=True))
+
+
+def status_schema() -> dict:
+    return _model_schema(api.ClusterNetworkStatus, "status", keep_defaults=False)
+
+
+def _node_at(root: dict, path: str) -> dict:
+    node = root
+    for part in filter(None, path.split(".")):
+        node = node["properties"][part]
+    return node
+
+
+def _add_rules(root: dict) -> None:
+    for rule in RULES:
+        node = _node_at(root, rule.path)
+        entry: dict[str, str] = {"rule": rule.rule, "message": rule.message}
+        if rule.field_path:
+            entry["fieldPath"] = rule.field_path
+        if rule.reason:
+            entry["reason"] = rule.reason
+        node.setdefault("x-kubernetes-validations", []).append(entry)
+        node.update(_ordered(node))
+
+
+def openapi_schema() -> dict:
+    """The whole openAPIV3Schema of the CRD's only version."""
+    root: dict[str, Any] = {
+        "description": DESCRIPTION,
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {
+                "description": "APIVersion defines the versioned schema of this representation of an object.",
+                "type": "string",
+            },
+            "kind": {"description": "Kind is a string value representing the REST resource.", "type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema(),
+            "status": status_schema(),
+        },
+    }
+    _add_rules(root)
+    return root
+
+
+def crd() -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": NAME,
+            "labels": {"app.kubernetes.io/name": "cni-operator", "app.kubernetes.io/part-of": "cni-operator"},
+        },
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": api.KIND,
+                "listKind": f"{api.KIND}List",
+                "plural": api.PLURAL,
+                "singular": api.SINGULAR,
+                "shortNames": list(api.SHORT_NAMES),
+            },
+            "versions": [
+                {
+                    "name": api.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, no aliases, long descriptions kept on one line so diffs stay readable."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml() -> str:
+    return HEADER + yaml.dump(crd(), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1 << 16)

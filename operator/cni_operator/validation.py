@@ -1,0 +1,227 @@
+"""Validate a ClusterNetwork spec the way a person wants to read it: one (field, message) problem per mistake.
+
+`validate(raw_spec)` checks, in order: the models in api.py (types, ranges, patterns, cross-field rules), the version
+catalog (cni.version), and for eks the AWS region (a known registry, unless spec.registry names a mirror). The CLI
+prints the problems one per line; the operator turns them into Degraded/InvalidConfiguration.
+
+Parsing is strict and JSON-like, as the apiserver's is: "8472" is not an integer, "true" is not a boolean, and
+snake_case names are unknown fields. pydantic's own error text is never shown; each error type has a one-line
+message that names the allowed values, read from the same structural schema the CRD is generated from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pydantic
+
+from . import api
+from .catalog import CatalogError, load_catalog
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str  # camelCase path, e.g. spec.canal.vxlanPort or spec.imagePullSecrets[0].name
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+# What a field accepts, in words, where the schema's pattern would not help a person. Used for any error on it.
+ALLOWED: dict[str, str] = {
+    "spec.podCIDR": "an IPv4 network in CIDR notation with a prefix between /8 and /28, such as 10.244.0.0/16",
+    "spec.mtu": "0 (automatic) or an integer between 576 and 9001",
+    "spec.registry": "a registry host with optional :port and /path in lower case, such as mirror.local:5000, "
+    "or empty for the images' own registries",
+    "spec.awsVpcCni.region": "an AWS region such as us-west-2",
+    "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
+}
+
+
+def validate(raw_spec: Any) -> list[Problem]:
+    """Every problem with a ClusterNetwork spec (as it comes from the API, camelCase); empty when it is valid."""
+    if not isinstance(raw_spec, dict):
+        return [Problem("spec", "must be an object with at least clusterType (mks, eks or imported)")]
+    try:
+        spec = api.ClusterNetworkSpec.model_validate_json(
+            json.dumps(raw_spec, default=str), strict=True, by_alias=True, by_name=False
+        )
+    except pydantic.ValidationError as exc:
+        return _translate(exc)
+    return _catalog_problems(spec) + _region_problems(spec)
+
+
+def validate_object(obj: Any) -> list[Problem]:
+    """Validate a whole ClusterNetwork: apiVersion, kind, metadata.name, then its spec."""
+    if not isinstance(obj, dict):
+        return [Problem("(document)", f"must be a {api.KIND} object, not {type(obj).__name__}")]
+    problems: list[Problem] = []
+    want_api_version = f"{api.GROUP}/{api.VERSION}"
+    if obj.get("apiVersion") != want_api_version:
+        problems.append(Problem("apiVersion", f"must be {want_api_version}"))
+    if obj.get("kind") != api.KIND:
+        problems.append(Problem("kind", f"must be {api.KIND}"))
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if name != api.SINGLETON_NAME:
+        problems.append(Problem("metadata.name", f"must be {api.SINGLETON_NAME!r}: there is one {api.KIND} per cluster"))
+    if "spec" not in obj:
+        problems.append(Problem("spec", "required; at least clusterType (mks, eks or imported)"))
+    else:
+        problems.extend(validate(obj["spec"]))
+    return problems
+
+
+def summary(problems: list[Problem]) -> str:
+    """One line for a condition message."""
+    return "; ".join(str(p) for p in problems)
+
+
+# ---------------------------------------------------------------- pydantic errors -> problems
+
+
+@lru_cache(maxsize=1)
+def _spec_schema() -> dict:
+    from .crd import spec_schema  # crd imports api only; lazy to keep this module light to import
+
+    return spec_schema()
+
+
+def _walk(loc: tuple) -> tuple[str, dict | None, tuple]:
+    """Follow an error location through the spec schema: (field path, schema node or None, the unmatched rest)."""
+    path, node = "spec", _spec_schema()
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and node is not None and node.get("type") == "array":
+            path, node = f"{path}[{part}]", node["items"]
+        elif isinstance(part, str) and node is not None and part in node.get("properties", {}):
+            path, node = f"{path}.{part}", node["properties"][part]
+        else:
+            return path, node, tuple(loc[i:])
+    return path, node, ()
+
+
+def _range(node: dict | None, kind: str) -> str:
+    node = node or {}
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        return f"{kind} between {low} and {high}"
+    if low is not None:
+        return f"{kind} of at least {low}"
+    if high is not None:
+        return f"{kind} of at most {high}"
+    return kind
+
+
+def _one_of(values: list) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _message(error: dict, path: str, node: dict | None) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if path in ALLOWED and kind not in ("missing", "value_error"):
+        return f"must be {ALLOWED[path]}"
+    if path == "spec.cni.version" and kind != "value_error":
+        return f"must be a catalog version such as v1.2.3; allowed: {_catalog_versions()}"
+    node = node or {}
+    if kind == "missing":
+        hint = f"; one of: {_one_of(node['enum'])}" if "enum" in node else ""
+        return f"required{hint}"
+    if kind in ("enum", "literal_error") or "enum" in node:
+        return f"must be one of: {_one_of(node.get('enum', []))}" if node.get("enum") else "not an allowed value"
+    if kind in ("int_type", "int_parsing", "int_from_float", "greater_than_equal", "less_than_equal",
+                "greater_than", "less_than"):
+        return f"must be {_range(node, 'an integer')}"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be true or false"
+    if kind in ("string_type", "string_sub_type"):
+        return "must be a string"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length', node.get('maxLength'))} characters"
+    if kind == "string_too_short":
+        shortest = ctx.get("min_length", node.get("minLength"))
+        return "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern', node.get('pattern'))}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        fields = _one_of(node.get("properties", {}))
+        return f"must be an object with the fields: {fields}" if fields else "must be an object"
+    if kind == "list_type":
+        return "must be a list"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length', node.get('maxItems'))} items"
+    if kind == "value_error":
+        return str(ctx.get("error", error.get("msg", "is not valid")))
+    return f"is not valid ({kind})"
+
+
+def _translate(exc: pydantic.ValidationError) -> list[Problem]:
+    problems: dict[str, Problem] = {}  # by field: a union (maxUnavailable) fails once per member, say it once
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if error["type"] == "spec_conflict":
+            base, _, _ = _walk(loc)
+            for field, message in error["ctx"]["problems"]:
+                problems.setdefault(f"{base}.{field}", Problem(f"{base}.{field}", message))
+            continue
+        if error["type"] == "extra_forbidden":
+            parent_path, parent, rest = _walk(loc[:-1])
+            path = f"{parent_path}.{loc[-1]}"
+            allowed = _one_of((parent or {}).get("properties", {}))
+            problems.setdefault(path, Problem(path, f"unknown field; allowed here: {allowed}"))
+            continue
+        path, node, rest = _walk(loc)
+        if rest and node is not None and node.get("x-kubernetes-int-or-string"):
+            rest = ()  # the union's member tag, e.g. ('int',) or ('function-after[...]',): not a field
+        if rest:
+            # A location the schema does not know: still say where, never pydantic's text.
+            path = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
+            node = None
+        problems.setdefault(path, Problem(path, _message(error, path, node)))
+    return list(problems.values())
+
+
+# ---------------------------------------------------------------- catalog and region
+
+
+def _catalog_versions() -> str:
+    catalog = load_catalog()
+    return "; ".join(f"{p.value} {_one_of(catalog.versions(p))}" for p in api.Provider if catalog.versions(p))
+
+
+def _catalog_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
+    provider = spec.provider
+    if provider is None:
+        return []
+    catalog = load_catalog()
+    known = catalog.versions(provider)
+    if spec.cni.version is not None and spec.cni.version not in known:
+        return [Problem(
+            "spec.cni.version",
+            f"{spec.cni.version} is not in the catalog for {provider.value}; allowed: {_one_of(known)}",
+        )]
+    try:
+        catalog.entry(provider, spec.cni.version)
+    except CatalogError as exc:  # e.g. a catalog without a default for this provider
+        return [Problem("spec.cni.version", str(exc))]
+    return []
+
+
+def _region_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
+    if spec.provider is not api.Provider.AWS_VPC_CNI or spec.registry:
+        return []  # a mirror serves the images whatever the region
+    from . import aws_registry
+
+    region = (spec.aws_vpc_cni or api.AwsVpcCniOptions()).region
+    try:
+        aws_registry.registry_for(region)
+    except ValueError:
+        return [Problem(
+            "spec.awsVpcCni.region",
+            f"{region} has no known EKS image registry; allowed: {_one_of(aws_registry.known_regions())} "
+            "(or set spec.registry to a mirror that holds the images)",
+        )]
+    return []
