@@ -3,10 +3,15 @@
 No kopf, no kubernetes client, no I/O beyond reading templates (an import-linter contract enforces it).
 Each provider contributes a context builder (render_canal.py, render_aws.py); the templates live in
 manifests/<provider>/ and the catalog entry names which templates a version renders.
+
+Deterministic: the same spec and catalog give the same objects in the same order with the same key order, so
+`to_yaml(render(spec).apply)` is byte-identical from run to run.
 """
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -40,6 +45,9 @@ KIND_ORDER = [
     "PodDisruptionBudget",
 ]
 
+# libyaml when PyYAML was built with it (several times faster); the pure-Python loader otherwise. Same results.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class ObjectRef:
@@ -62,9 +70,21 @@ class Rendered:
     prune: list[ObjectRef] = field(default_factory=list)  # objects other catalog versions have and this one lacks
 
 
-def _kind_rank(obj: dict) -> int:
-    kind = obj["kind"]
-    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+def override_registry(image: str, registry: str) -> str:
+    """Replace the registry of an image reference with `registry` (a host[:port][/path] mirror); "" keeps it.
+
+    The first path component is a registry when it has a dot or a port, or is localhost (the rule container runtimes
+    use); otherwise the reference has no registry and the mirror is put in front:
+        docker.io/flannel/flannel:v0.24.4  + mirror.local:5000 -> mirror.local:5000/flannel/flannel:v0.24.4
+        quay.io/calico/node:v3.32.1        + mirror.local      -> mirror.local/calico/node:v3.32.1
+        amazon-k8s-cni:v1.23.1             + mirror.local/eks  -> mirror.local/eks/amazon-k8s-cni:v1.23.1
+    """
+    if not registry:
+        return image
+    first, sep, rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        image = rest
+    return f"{registry.rstrip('/')}/{image}"
 
 
 @lru_cache(maxsize=4)
@@ -74,6 +94,7 @@ def _environment(provider: Provider) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,  # a typo in a template is an error, never an empty string
         keep_trailing_newline=True,
         autoescape=False,  # YAML, not HTML
+        auto_reload=False,  # templates are data shipped with the package: no stat() per render
     )
 
 
@@ -87,13 +108,18 @@ def _context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
     return render_aws.context(spec, entry)
 
 
+def _kind_rank(obj: dict) -> int:
+    kind = obj["kind"]
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+
+
 def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dict]:
     env = _environment(entry.provider)
     context = _context(spec, entry)
     objects: list[dict] = []
     for name in entry.templates:
         text = env.get_template(name).render(**context)
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+        objects.extend(doc for doc in yaml.load_all(text, Loader=_Loader) if doc)
     for obj in objects:
         labels = obj.setdefault("metadata", {}).setdefault("labels", {})
         labels[MANAGED_BY_LABEL] = MANAGED_BY
@@ -104,8 +130,39 @@ def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dic
     return objects
 
 
+# Memo of the identities other versions render, keyed by everything that decides them. Bounded; pure function cache.
+_REFS_MEMO: OrderedDict[tuple, tuple[ObjectRef, ...]] = OrderedDict()
+_REFS_MEMO_SIZE = 64
+
+
+def _refs(spec: ClusterNetworkSpec, spec_json: str, entry: VersionEntry) -> tuple[ObjectRef, ...]:
+    """The identities `entry` renders for this spec. Memoised: the operator re-renders the same spec on every event,
+    and pruning needs only names, so the other versions are rendered once per distinct spec."""
+    key = (
+        entry.provider.value,
+        entry.version,
+        entry.templates,
+        json.dumps(entry.images, sort_keys=True),
+        json.dumps(entry.features, sort_keys=True),
+        spec_json,
+    )
+    refs = _REFS_MEMO.get(key)
+    if refs is None:
+        refs = tuple(ObjectRef.of(obj) for obj in _render_templates(spec, entry))
+        _REFS_MEMO[key] = refs
+        while len(_REFS_MEMO) > _REFS_MEMO_SIZE:
+            _REFS_MEMO.popitem(last=False)
+    else:
+        _REFS_MEMO.move_to_end(key)
+    return refs
+
+
 def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered:
-    """Render what the spec asks for. Imported clusters render nothing."""
+    """Render what the spec asks for. Imported clusters render nothing.
+
+    `prune` lists what any other catalog version of the provider renders for the same spec and this one does not, in
+    catalog version order: after an upgrade or a downgrade those objects are left over and must go.
+    """
     catalog = catalog or load_catalog()
     spec = resolve(spec, catalog)
     provider = spec.provider
@@ -114,12 +171,31 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
     entry = catalog.entry(provider, spec.cni.version)
     objects = _render_templates(spec, entry)
     present = {ObjectRef.of(obj) for obj in objects}
+    spec_json = spec.model_dump_json(by_alias=True)
     prune: dict[ObjectRef, None] = {}
     for other in catalog.versions(provider):
         if other == entry.version:
             continue
-        for obj in _render_templates(spec, catalog.entry(provider, other)):
-            ref = ObjectRef.of(obj)
+        for ref in _refs(spec, spec_json, catalog.entry(provider, other)):
             if ref not in present:
                 prune[ref] = None
     return Rendered(provider=provider, version=entry.version, apply=objects, prune=list(prune))
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks (readable ConfigMaps), everything else as SafeDumper does."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(ch in value for ch in "\r\t") and value == value.rstrip(" ") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str_representer)
+
+
+def to_yaml(objects: list[dict]) -> str:
+    """Multi-document YAML, deterministic (object and key order as rendered, no line wrapping)."""
+    return yaml.dump_all(
+        objects, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1 << 16, explicit_start=True
+    )
