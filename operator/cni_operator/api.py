@@ -85,6 +85,7 @@ class CNIRef(_Model):
         None,
         description="CNI version from the catalog (`cni-operator versions`). Defaults to the newest catalog version.",
         pattern=r"^v\d+\.\d+\.\d+$",
+        max_length=32,
     )
 
 

@@ -219,6 +219,9 @@ def _structural(node: dict, defs: dict, path: str, *, keep_defaults: bool) -> di
             raise SchemaError(f"{path}: {key} has no structural equivalent here; change the model")
         else:
             out[key] = value
+    if out.get("type") == "string" and "enum" in out and "maxLength" not in out:
+        # Implied by the enum, but the CEL cost estimator only reads maxLength.
+        out["maxLength"] = max(len(value) for value in out["enum"])
     if "type" not in out and "x-kubernetes-int-or-string" not in out:
         raise SchemaError(f"{path}: no type")
     if out.get("type") == "object" and "properties" not in out:

@@ -1,0 +1,419 @@
+"""The ClusterNetwork API: every default and every validation rule (api.py + validation.py).
+
+Each invalid spec must yield a problem on the right camelCase field whose message names what is allowed.
+"""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+from cni_operator import api
+from cni_operator.aws_registry import known_regions
+from cni_operator.catalog import load_catalog, resolve
+from cni_operator.validation import Problem, summary, validate, validate_object
+
+CATALOG = load_catalog()
+CANAL_VERSIONS = CATALOG.versions(api.Provider.CANAL)
+AWS_VERSIONS = CATALOG.versions(api.Provider.AWS_VPC_CNI)
+
+
+def problems_of(spec: dict) -> dict[str, str]:
+    problems = validate(spec)
+    fields = [p.field for p in problems]
+    assert len(fields) == len(set(fields)), f"one problem per field: {problems}"
+    return {p.field: p.message for p in problems}
+
+
+# ---------------------------------------------------------------- defaults
+
+
+def test_spec_defaults():
+    spec = api.parse_spec({"clusterType": "mks"})
+    assert spec.cluster_type is api.ClusterType.MKS
+    assert spec.cni.provider is None and spec.cni.version is None
+    assert spec.pod_cidr == "10.244.0.0/16"
+    assert spec.mtu == 0
+    assert spec.registry == ""
+    assert spec.image_pull_secrets == []
+    assert spec.canal is None and spec.aws_vpc_cni is None
+    assert spec.rollout.max_unavailable == 1
+    assert spec.paused is False
+    assert spec.deletion_policy is api.DeletionPolicy.ORPHAN
+
+
+def test_canal_defaults_after_resolve():
+    spec = resolve(api.parse_spec({"clusterType": "mks"}))
+    assert spec.cni.provider is api.Provider.CANAL
+    assert spec.cni.version == CATALOG.defaults[api.Provider.CANAL] == CANAL_VERSIONS[-1]
+    canal = spec.canal
+    assert canal.backend is api.FlannelBackend.VXLAN
+    assert (canal.vxlan_port, canal.vni, canal.iface, canal.masquerade) == (8472, 1, "", True)
+    assert canal.iptables_backend is api.IptablesBackend.AUTO
+    assert canal.log_severity is api.LogSeverity.INFO
+    assert spec.aws_vpc_cni is None
+
+
+def test_aws_defaults_after_resolve():
+    spec = resolve(api.parse_spec({"clusterType": "eks"}))
+    assert spec.cni.provider is api.Provider.AWS_VPC_CNI
+    assert spec.cni.version == CATALOG.defaults[api.Provider.AWS_VPC_CNI] == AWS_VERSIONS[-1]
+    aws = spec.aws_vpc_cni
+    assert aws.region == "us-west-2"
+    assert aws.warm_eni_target == 1
+    assert (aws.warm_ip_target, aws.minimum_ip_target, aws.warm_prefix_target) == (None, None, None)
+    assert not any([aws.enable_prefix_delegation, aws.external_snat, aws.custom_networking, aws.enable_pod_eni,
+                    aws.enable_network_policy])
+    assert aws.eni_config_label_def == ""
+    assert spec.canal is None
+
+
+def test_imported_gets_no_provider_and_nothing_is_filled():
+    spec = api.parse_spec({"clusterType": "imported"})
+    assert spec.provider is None
+    assert resolve(spec) == spec
+
+
+def test_partial_option_block_keeps_other_defaults():
+    spec = resolve(api.parse_spec({"clusterType": "mks", "canal": {"vxlanPort": 4789}}))
+    assert spec.canal.vxlan_port == 4789 and spec.canal.vni == 1 and spec.canal.backend is api.FlannelBackend.VXLAN
+
+
+def test_camel_case_aliases_on_the_wire():
+    spec = api.parse_spec({
+        "clusterType": "eks",
+        "podCIDR": "10.42.0.0/16",
+        "awsVpcCni": {"warmENITarget": 2, "warmIPTarget": 5, "minimumIPTarget": 10, "externalSNAT": True,
+                      "enablePodENI": True, "eniConfigLabelDef": "topology.kubernetes.io/zone"},
+    })
+    assert spec.pod_cidr == "10.42.0.0/16"
+    aws = spec.aws_vpc_cni
+    assert (aws.warm_eni_target, aws.warm_ip_target, aws.minimum_ip_target) == (2, 5, 10)
+    assert aws.external_snat and aws.enable_pod_eni
+    dumped = spec.model_dump(by_alias=True, exclude_none=True)
+    assert {"podCIDR", "awsVpcCni", "clusterType", "imagePullSecrets", "deletionPolicy"} <= set(dumped)
+    assert {"warmENITarget", "warmIPTarget", "minimumIPTarget", "externalSNAT", "enablePodENI"} <= set(
+        dumped["awsVpcCni"])
+
+
+def test_parse_spec_rejects_snake_case_names():
+    # The apiserver would prune pod_cidr as an unknown field; accepting it here would render a different network.
+    with pytest.raises(pydantic.ValidationError):
+        api.parse_spec({"clusterType": "mks", "pod_cidr": "10.42.0.0/16"})
+
+
+# ---------------------------------------------------------------- valid edges
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"clusterType": "mks"},
+        {"clusterType": "eks"},
+        {"clusterType": "imported"},
+        {"clusterType": "mks", "cni": {"provider": "canal"}},
+        {"clusterType": "eks", "cni": {"provider": "aws-vpc-cni"}},
+        *({"clusterType": "mks", "cni": {"version": v}} for v in CANAL_VERSIONS),
+        *({"clusterType": "eks", "cni": {"version": v}} for v in AWS_VERSIONS),
+        {"clusterType": "mks", "podCIDR": "10.0.0.0/8"},
+        {"clusterType": "mks", "podCIDR": "192.168.100.16/28"},
+        {"clusterType": "mks", "mtu": 576},
+        {"clusterType": "mks", "mtu": 9001},
+        {"clusterType": "mks", "mtu": 1450},
+        {"clusterType": "mks", "registry": "mirror.local:5000"},
+        {"clusterType": "mks", "registry": "registry.example.com/team/mirror"},
+        {"clusterType": "mks", "imagePullSecrets": [{"name": "regcred"}] * 16},
+        {"clusterType": "mks", "canal": {}},
+        {"clusterType": "mks", "canal": None},
+        {"clusterType": "mks", "canal": {"backend": "host-gw", "vxlanPort": 1, "vni": 16777215, "iface": "eth1",
+                                         "masquerade": False, "iptablesBackend": "NFT", "logSeverity": "Debug"}},
+        {"clusterType": "mks", "canal": {"backend": "wireguard", "vxlanPort": 65535, "iptablesBackend": "Legacy",
+                                         "logSeverity": "Fatal"}},
+        {"clusterType": "eks", "awsVpcCni": {"region": "us-gov-west-1"}},
+        {"clusterType": "eks", "awsVpcCni": {"region": "cn-north-1"}},
+        {"clusterType": "eks", "awsVpcCni": {"region": "il-central-1"}, "registry": "mirror.local"},
+        {"clusterType": "eks", "awsVpcCni": {"warmENITarget": 0, "warmIPTarget": 10000, "minimumIPTarget": 0,
+                                             "warmPrefixTarget": 100, "enablePrefixDelegation": True,
+                                             "externalSNAT": True, "customNetworking": True,
+                                             "eniConfigLabelDef": "x" * 316, "enablePodENI": True,
+                                             "enableNetworkPolicy": True}},
+        {"clusterType": "mks", "rollout": {"maxUnavailable": 1000}},
+        {"clusterType": "mks", "rollout": {"maxUnavailable": "1%"}},
+        {"clusterType": "mks", "rollout": {"maxUnavailable": "100%"}},
+        {"clusterType": "mks", "rollout": {}},
+        {"clusterType": "mks", "paused": True, "deletionPolicy": "Delete"},
+    ],
+)
+def test_valid_specs(spec):
+    assert validate(spec) == []
+
+
+# ---------------------------------------------------------------- every rule, one invalid spec each
+
+CANAL_FIELDS = "backend, vxlanPort, vni, iface, masquerade, iptablesBackend, logSeverity"
+
+INVALID = [
+    # (id, spec, field, words the message must contain)
+    ("clusterType-missing", {}, "spec.clusterType", ["required", "mks, eks, imported"]),
+    ("clusterType-enum", {"clusterType": "aks"}, "spec.clusterType", ["mks, eks, imported"]),
+    ("clusterType-type", {"clusterType": 1}, "spec.clusterType", ["mks, eks, imported"]),
+    ("provider-enum", {"clusterType": "mks", "cni": {"provider": "calico"}}, "spec.cni.provider",
+     ["canal, aws-vpc-cni"]),
+    ("provider-mks", {"clusterType": "mks", "cni": {"provider": "aws-vpc-cni"}}, "spec.cni.provider",
+     ["does not fit clusterType 'mks'", "allowed: 'canal'"]),
+    ("provider-eks", {"clusterType": "eks", "cni": {"provider": "canal"}}, "spec.cni.provider",
+     ["does not fit clusterType 'eks'", "allowed: 'aws-vpc-cni'"]),
+    ("provider-imported", {"clusterType": "imported", "cni": {"provider": "canal"}}, "spec.cni.provider",
+     ["allowed: none", "unset"]),
+    ("version-pattern", {"clusterType": "mks", "cni": {"version": "3.32.1"}}, "spec.cni.version",
+     ["v1.2.3", *CANAL_VERSIONS, *AWS_VERSIONS]),
+    ("version-catalog-canal", {"clusterType": "mks", "cni": {"version": "v9.9.9"}}, "spec.cni.version",
+     ["v9.9.9", "not in the catalog for canal", *CANAL_VERSIONS]),
+    ("version-catalog-aws", {"clusterType": "eks", "cni": {"version": CANAL_VERSIONS[-1]}}, "spec.cni.version",
+     ["not in the catalog for aws-vpc-cni", *AWS_VERSIONS]),
+    ("version-imported", {"clusterType": "imported", "cni": {"version": "v1.0.0"}}, "spec.cni.version",
+     ["must be unset", "imported"]),
+    ("podCIDR-syntax", {"clusterType": "mks", "podCIDR": "10.244.0.0"}, "spec.podCIDR",
+     ["IPv4", "/8 and /28", "10.244.0.0/16"]),
+    ("podCIDR-octet", {"clusterType": "mks", "podCIDR": "10.256.0.0/16"}, "spec.podCIDR", ["IPv4", "/8 and /28"]),
+    ("podCIDR-host-bits", {"clusterType": "mks", "podCIDR": "10.244.1.0/16"}, "spec.podCIDR",
+     ["host bits", "10.244.0.0/16"]),
+    ("podCIDR-ipv6", {"clusterType": "mks", "podCIDR": "fd00::/64"}, "spec.podCIDR", ["IPv4"]),
+    ("podCIDR-too-small", {"clusterType": "mks", "podCIDR": "10.0.0.0/29"}, "spec.podCIDR", ["/8 and /28"]),
+    ("podCIDR-too-big", {"clusterType": "mks", "podCIDR": "10.0.0.0/7"}, "spec.podCIDR", ["/8 and /28"]),
+    ("podCIDR-type", {"clusterType": "mks", "podCIDR": 10}, "spec.podCIDR", ["IPv4"]),
+    ("mtu-low", {"clusterType": "mks", "mtu": 575}, "spec.mtu", ["0 (automatic)", "576 and 9001"]),
+    ("mtu-high", {"clusterType": "mks", "mtu": 9002}, "spec.mtu", ["0 (automatic)", "576 and 9001"]),
+    ("mtu-negative", {"clusterType": "mks", "mtu": -1}, "spec.mtu", ["0 (automatic)", "576 and 9001"]),
+    ("mtu-string", {"clusterType": "mks", "mtu": "1500"}, "spec.mtu", ["0 (automatic)", "576 and 9001"]),
+    ("registry-upper", {"clusterType": "mks", "registry": "Mirror.local"}, "spec.registry",
+     ["lower case", "mirror.local:5000"]),
+    ("registry-scheme", {"clusterType": "mks", "registry": "https://mirror.local"}, "spec.registry",
+     ["mirror.local:5000"]),
+    ("registry-long", {"clusterType": "mks", "registry": "a" * 254}, "spec.registry", ["mirror.local:5000"]),
+    ("pullSecret-empty", {"clusterType": "mks", "imagePullSecrets": [{"name": ""}]},
+     "spec.imagePullSecrets[0].name", ["must not be empty"]),
+    ("pullSecret-missing", {"clusterType": "mks", "imagePullSecrets": [{"name": "a"}, {}]},
+     "spec.imagePullSecrets[1].name", ["required"]),
+    ("pullSecret-string", {"clusterType": "mks", "imagePullSecrets": ["regcred"]}, "spec.imagePullSecrets[0]",
+     ["object", "name"]),
+    ("pullSecret-many", {"clusterType": "mks", "imagePullSecrets": [{"name": "a"}] * 17}, "spec.imagePullSecrets",
+     ["at most 16"]),
+    ("pullSecret-not-list", {"clusterType": "mks", "imagePullSecrets": "regcred"}, "spec.imagePullSecrets",
+     ["list"]),
+    ("canal-with-eks", {"clusterType": "eks", "canal": {}}, "spec.canal", ["only allowed with clusterType mks"]),
+    ("canal-with-imported", {"clusterType": "imported", "canal": {}}, "spec.canal",
+     ["only allowed with clusterType mks"]),
+    ("canal-not-object", {"clusterType": "mks", "canal": "vxlan"}, "spec.canal", ["object", CANAL_FIELDS]),
+    ("aws-with-mks", {"clusterType": "mks", "awsVpcCni": {}}, "spec.awsVpcCni", ["only allowed with clusterType eks"]),
+    ("aws-with-imported", {"clusterType": "imported", "awsVpcCni": {}}, "spec.awsVpcCni",
+     ["only allowed with clusterType eks"]),
+    ("backend-enum", {"clusterType": "mks", "canal": {"backend": "ipip"}}, "spec.canal.backend",
+     ["vxlan, host-gw, wireguard"]),
+    ("vxlanPort-low", {"clusterType": "mks", "canal": {"vxlanPort": 0}}, "spec.canal.vxlanPort", ["1 and 65535"]),
+    ("vxlanPort-high", {"clusterType": "mks", "canal": {"vxlanPort": 65536}}, "spec.canal.vxlanPort",
+     ["1 and 65535"]),
+    ("vxlanPort-string", {"clusterType": "mks", "canal": {"vxlanPort": "8472"}}, "spec.canal.vxlanPort",
+     ["integer", "1 and 65535"]),
+    ("vxlanPort-float", {"clusterType": "mks", "canal": {"vxlanPort": 8472.5}}, "spec.canal.vxlanPort",
+     ["integer", "1 and 65535"]),
+    ("vni-low", {"clusterType": "mks", "canal": {"vni": 0}}, "spec.canal.vni", ["1 and 16777215"]),
+    ("vni-high", {"clusterType": "mks", "canal": {"vni": 16777216}}, "spec.canal.vni", ["1 and 16777215"]),
+    ("iface-long", {"clusterType": "mks", "canal": {"iface": "e" * 65}}, "spec.canal.iface", ["at most 64"]),
+    ("masquerade-string", {"clusterType": "mks", "canal": {"masquerade": "yes"}}, "spec.canal.masquerade",
+     ["true or false"]),
+    ("iptablesBackend-enum", {"clusterType": "mks", "canal": {"iptablesBackend": "nft"}},
+     "spec.canal.iptablesBackend", ["Auto, Legacy, NFT"]),
+    ("logSeverity-enum", {"clusterType": "mks", "canal": {"logSeverity": "info"}}, "spec.canal.logSeverity",
+     ["Debug, Info, Warning, Error, Fatal"]),
+    ("region-pattern", {"clusterType": "eks", "awsVpcCni": {"region": "Oregon"}}, "spec.awsVpcCni.region",
+     ["AWS region", "us-west-2"]),
+    ("region-unknown", {"clusterType": "eks", "awsVpcCni": {"region": "xx-nowhere-1"}}, "spec.awsVpcCni.region",
+     ["xx-nowhere-1", "no known EKS image registry", *known_regions(), "spec.registry"]),
+    ("warmENITarget-low", {"clusterType": "eks", "awsVpcCni": {"warmENITarget": -1}}, "spec.awsVpcCni.warmENITarget",
+     ["0 and 100"]),
+    ("warmENITarget-high", {"clusterType": "eks", "awsVpcCni": {"warmENITarget": 101}},
+     "spec.awsVpcCni.warmENITarget", ["0 and 100"]),
+    ("warmIPTarget-high", {"clusterType": "eks", "awsVpcCni": {"warmIPTarget": 10001}}, "spec.awsVpcCni.warmIPTarget",
+     ["0 and 10000"]),
+    ("minimumIPTarget-low", {"clusterType": "eks", "awsVpcCni": {"minimumIPTarget": -1}},
+     "spec.awsVpcCni.minimumIPTarget", ["0 and 10000"]),
+    ("warmPrefixTarget-high", {"clusterType": "eks", "awsVpcCni": {"warmPrefixTarget": 101}},
+     "spec.awsVpcCni.warmPrefixTarget", ["0 and 100"]),
+    ("enablePrefixDelegation-string", {"clusterType": "eks", "awsVpcCni": {"enablePrefixDelegation": "true"}},
+     "spec.awsVpcCni.enablePrefixDelegation", ["true or false"]),
+    ("externalSNAT-int", {"clusterType": "eks", "awsVpcCni": {"externalSNAT": 1}}, "spec.awsVpcCni.externalSNAT",
+     ["true or false"]),
+    ("customNetworking-string", {"clusterType": "eks", "awsVpcCni": {"customNetworking": "no"}},
+     "spec.awsVpcCni.customNetworking", ["true or false"]),
+    ("enablePodENI-string", {"clusterType": "eks", "awsVpcCni": {"enablePodENI": "on"}},
+     "spec.awsVpcCni.enablePodENI", ["true or false"]),
+    ("enableNetworkPolicy-string", {"clusterType": "eks", "awsVpcCni": {"enableNetworkPolicy": "on"}},
+     "spec.awsVpcCni.enableNetworkPolicy", ["true or false"]),
+    ("eniConfigLabelDef-long", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "x" * 317}},
+     "spec.awsVpcCni.eniConfigLabelDef", ["at most 316"]),
+    ("maxUnavailable-zero", {"clusterType": "mks", "rollout": {"maxUnavailable": 0}}, "spec.rollout.maxUnavailable",
+     ["1 and 1000", "1% and 100%"]),
+    ("maxUnavailable-high", {"clusterType": "mks", "rollout": {"maxUnavailable": 1001}},
+     "spec.rollout.maxUnavailable", ["1 and 1000", "1% and 100%"]),
+    ("maxUnavailable-zero-percent", {"clusterType": "mks", "rollout": {"maxUnavailable": "0%"}},
+     "spec.rollout.maxUnavailable", ["1 and 1000", "1% and 100%"]),
+    ("maxUnavailable-over-100-percent", {"clusterType": "mks", "rollout": {"maxUnavailable": "101%"}},
+     "spec.rollout.maxUnavailable", ["1% and 100%"]),
+    ("maxUnavailable-number-string", {"clusterType": "mks", "rollout": {"maxUnavailable": "10"}},
+     "spec.rollout.maxUnavailable", ["1% and 100%"]),
+    ("maxUnavailable-bool", {"clusterType": "mks", "rollout": {"maxUnavailable": True}},
+     "spec.rollout.maxUnavailable", ["1 and 1000"]),
+    ("paused-string", {"clusterType": "mks", "paused": "yes"}, "spec.paused", ["true or false"]),
+    ("deletionPolicy-enum", {"clusterType": "mks", "deletionPolicy": "delete"}, "spec.deletionPolicy",
+     ["Orphan, Delete"]),
+    ("unknown-top", {"clusterType": "mks", "backend": "vxlan"}, "spec.backend",
+     ["unknown field", "clusterType", "podCIDR", "canal", "deletionPolicy"]),
+    ("unknown-nested", {"clusterType": "mks", "canal": {"port": 8472}}, "spec.canal.port",
+     ["unknown field", CANAL_FIELDS]),
+    ("snake-case-alias", {"clusterType": "mks", "pod_cidr": "10.42.0.0/16"}, "spec.pod_cidr",
+     ["unknown field", "podCIDR"]),
+    ("snake-case-nested", {"clusterType": "eks", "awsVpcCni": {"warm_eni_target": 2}},
+     "spec.awsVpcCni.warm_eni_target", ["unknown field", "warmENITarget"]),
+    ("spec-not-object", "mks", "spec", ["object", "clusterType"]),
+]
+
+
+@pytest.mark.parametrize("spec, field, words", [row[1:] for row in INVALID], ids=[row[0] for row in INVALID])
+def test_each_invalid_spec_names_the_field_and_the_allowed_values(spec, field, words):
+    problems = problems_of(spec) if isinstance(spec, dict) else {p.field: p.message for p in validate(spec)}
+    assert field in problems, f"expected a problem on {field}, got {problems}"
+    message = problems[field]
+    for word in words:
+        assert word in message, f"{field}: {message!r} should mention {word!r}"
+    # pydantic's own phrasing never leaks out.
+    assert "Input should" not in message and "Value error" not in message and "errors.pydantic.dev" not in message
+
+
+def test_every_spec_field_has_an_invalid_case():
+    """Adding a field to the models without a validation case here fails this test."""
+    from cni_operator.crd import spec_schema
+
+    def leaves(node, path):
+        target = node["items"] if node.get("type") == "array" else node
+        children = target.get("properties", {})
+        if not children:
+            yield path
+        for name, child in children.items():
+            yield from leaves(child, f"{path}.{name}")
+
+    covered = {row[2].split("[")[0] for row in INVALID} | {
+        row[2].split("[")[0] + ".name" for row in INVALID if row[2].startswith("spec.imagePullSecrets")
+    }
+    missing = [leaf for leaf in leaves(spec_schema(), "spec") if leaf not in covered]
+    assert missing == []
+
+
+def test_all_problems_at_once_in_field_order():
+    problems = problems_of({
+        "clusterType": "mks",
+        "mtu": 10,
+        "canal": {"vxlanPort": 0, "backend": "ipip"},
+        "rollout": {"maxUnavailable": "0%"},
+        "bogus": 1,
+    })
+    assert list(problems) == [
+        "spec.mtu", "spec.canal.backend", "spec.canal.vxlanPort", "spec.rollout.maxUnavailable", "spec.bogus",
+    ]
+
+
+def test_cross_field_problems_are_all_reported():
+    problems = problems_of({"clusterType": "imported", "cni": {"provider": "canal", "version": "v3.32.1"},
+                            "canal": {}, "awsVpcCni": {}})
+    assert set(problems) == {"spec.cni.provider", "spec.cni.version", "spec.canal", "spec.awsVpcCni"}
+
+
+def test_region_is_not_checked_when_a_mirror_serves_the_images():
+    assert validate({"clusterType": "eks", "awsVpcCni": {"region": "xx-nowhere-1"}, "registry": "mirror.local"}) == []
+
+
+def test_default_region_is_checked():
+    assert "us-west-2" in known_regions()
+    assert validate({"clusterType": "eks"}) == []
+
+
+def test_model_validator_raises_for_cross_field_rules():
+    with pytest.raises(pydantic.ValidationError, match="does not fit clusterType"):
+        api.parse_spec({"clusterType": "eks", "cni": {"provider": "canal"}})
+    assert api.consistency_problems(api.parse_spec({"clusterType": "mks"})) == []
+
+
+# ---------------------------------------------------------------- the whole object
+
+
+def _object(**overrides):
+    obj = {"apiVersion": "cni-operator.io/v1alpha1", "kind": "ClusterNetwork", "metadata": {"name": "default"},
+           "spec": {"clusterType": "mks"}}
+    obj.update(overrides)
+    return obj
+
+
+def test_valid_object():
+    assert validate_object(_object()) == []
+
+
+@pytest.mark.parametrize(
+    "overrides, field, words",
+    [
+        ({"apiVersion": "cni-operator.io/v1"}, "apiVersion", ["cni-operator.io/v1alpha1"]),
+        ({"kind": "Network"}, "kind", ["ClusterNetwork"]),
+        ({"metadata": {"name": "prod"}}, "metadata.name", ["'default'"]),
+        ({"metadata": None}, "metadata.name", ["'default'"]),
+        ({"spec": {"clusterType": "gke"}}, "spec.clusterType", ["mks, eks, imported"]),
+    ],
+)
+def test_invalid_object(overrides, field, words):
+    problems = {p.field: p.message for p in validate_object(_object(**overrides))}
+    assert field in problems
+    assert all(word in problems[field] for word in words)
+
+
+def test_object_without_spec():
+    obj = _object()
+    del obj["spec"]
+    assert [p.field for p in validate_object(obj)] == ["spec"]
+
+
+def test_non_object_document():
+    assert validate_object(["a"])[0].message.startswith("must be a ClusterNetwork")
+
+
+def test_problem_format():
+    problem = Problem("spec.mtu", "must be 0 (automatic) or between 576 and 9001")
+    assert str(problem) == "spec.mtu: must be 0 (automatic) or between 576 and 9001"
+    assert summary([problem, Problem("spec.paused", "must be true or false")]) == (
+        "spec.mtu: must be 0 (automatic) or between 576 and 9001; spec.paused: must be true or false"
+    )
+
+
+# ---------------------------------------------------------------- status
+
+
+def test_status_round_trips_by_alias():
+    status = api.ClusterNetworkStatus.model_validate({
+        "observedGeneration": 3,
+        "phase": "Ready",
+        "readySummary": "3/3",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "AllPodsReady", "observedGeneration": 3,
+                        "lastTransitionTime": "2025-01-01T00:00:00Z"}],
+        "provider": "canal",
+        "version": "v3.32.1",
+        "applied": {"objects": 1, "hash": "abc", "inventory": [{"apiVersion": "v1", "kind": "ConfigMap",
+                                                                "name": "canal-config", "namespace": "kube-system"}]},
+        "health": {"desired": 3, "ready": 3, "updated": 3, "unavailable": 0,
+                   "nodes": {"total": 3, "withReadyCNI": 3, "withoutReadyCNI": []}},
+        "unhealthy": [{"reason": "CrashLoopBackOff", "count": 1, "pods": ["canal-x@n2"], "container": "calico-node"}],
+        "detected": [{"provider": "calico", "version": "v3.30.0", "workload": "kube-system/calico-node"}],
+        "ignored": ["ConfigMap kube-system/canal-config"],
+    })
+    assert status.health.nodes.with_ready_cni == 3
+    assert status.model_dump(by_alias=True, exclude_none=True)["readySummary"] == "3/3"
+
+
+def test_status_phase_is_a_fixed_list():
+    with pytest.raises(pydantic.ValidationError):
+        api.ClusterNetworkStatus.model_validate({"phase": "Running"})

@@ -1,0 +1,265 @@
+"""The `cni-operator` console script, run as a user runs it: a subprocess of the installed entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from cni_operator import crd
+from cni_operator.catalog import load_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+# .venv/bin/cni-operator: next to the interpreter running the tests, else the repository's venv.
+SCRIPT = next((p for p in (Path(sys.executable).parent / "cni-operator", REPO / ".venv" / "bin" / "cni-operator")
+               if p.exists()), REPO / ".venv" / "bin" / "cni-operator")
+
+MKS = """\
+apiVersion: cni-operator.io/v1alpha1
+kind: ClusterNetwork
+metadata:
+  name: default
+spec:
+  clusterType: mks
+"""
+EKS = """\
+apiVersion: cni-operator.io/v1alpha1
+kind: ClusterNetwork
+metadata: {name: default}
+spec:
+  clusterType: eks
+  awsVpcCni: {region: eu-west-1, enablePrefixDelegation: true}
+"""
+IMPORTED = """\
+apiVersion: cni-operator.io/v1alpha1
+kind: ClusterNetwork
+metadata: {name: default}
+spec: {clusterType: imported}
+"""
+INVALID = """\
+apiVersion: cni-operator.io/v1alpha1
+kind: ClusterNetwork
+metadata: {name: prod}
+spec:
+  clusterType: mks
+  mtu: 9100
+  canal: {backend: ipip, vxlanPort: 0}
+  rollout: {maxUnavailable: "0%"}
+"""
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    if not SCRIPT.exists():
+        pytest.skip(f"{SCRIPT} is not installed (make venv)")
+    return subprocess.run([str(SCRIPT), *args], input=stdin, capture_output=True, text=True, timeout=60,
+                          cwd=REPO, check=False)
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(text: str, name: str = "cr.yaml") -> str:
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return _write
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- validate
+
+
+@pytest.mark.parametrize("text", [MKS, EKS, IMPORTED])
+def test_validate_valid(write, text):
+    result = cli("validate", "-f", write(text))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "valid\n", "")
+
+
+def test_validate_invalid_prints_one_line_per_problem(write):
+    result = cli("validate", "-f", write(INVALID))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "metadata.name: must be 'default': there is one ClusterNetwork per cluster",
+        "spec.mtu: must be 0 (automatic) or between 576 and 9001",
+        "spec.canal.backend: must be one of: vxlan, host-gw, wireguard",
+        "spec.canal.vxlanPort: must be an integer between 1 and 65535",
+        (
+            "spec.rollout.maxUnavailable: must be a count between 1 and 1000 or a percentage between 1% and 100%, "
+            "such as 10%"
+        ),
+    ]
+
+
+def test_validate_checks_api_version_and_kind(write):
+    text = MKS.replace("cni-operator.io/v1alpha1", "cni-operator.io/v1").replace("ClusterNetwork", "Network")
+    result = cli("validate", "-f", write(text))
+    assert result.returncode == 1
+    assert "apiVersion: must be cni-operator.io/v1alpha1" in result.stderr
+    assert "kind: must be ClusterNetwork" in result.stderr
+
+
+def test_validate_catalog_version_and_region(write):
+    text = EKS.replace("eu-west-1", "xx-nowhere-1") + "  cni: {version: v9.9.9}\n"
+    result = cli("validate", "-f", write(text))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("spec.cni.version: v9.9.9 is not in the catalog for aws-vpc-cni; allowed: ")
+               for line in lines)
+    assert any(line.startswith("spec.awsVpcCni.region: xx-nowhere-1 has no known EKS image registry") for line in lines)
+
+
+def test_validate_reads_stdin():
+    result = cli("validate", "-f", "-", stdin=MKS)
+    assert (result.returncode, result.stdout) == (0, "valid\n")
+
+
+def test_validate_multi_document_file(write):
+    result = cli("validate", "-f", write(MKS + "---\n" + EKS))
+    assert (result.returncode, result.stdout) == (0, "valid (2 documents)\n")
+    result = cli("validate", "-f", write(MKS + "---\n" + INVALID))
+    assert result.returncode == 1
+    assert "document 2: spec.mtu: must be 0 (automatic) or between 576 and 9001" in result.stderr.splitlines()
+    assert not any(line.startswith("document 1") for line in result.stderr.splitlines())
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("spec: [", "is not valid YAML at line"),
+        ("", "holds no YAML document"),
+    ],
+)
+def test_validate_unreadable_input_is_one_line_not_a_traceback(write, content, words):
+    result = cli("validate", "-f", write(content))
+    assert result.returncode == 1
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert_no_traceback(result)
+
+
+def test_missing_file():
+    result = cli("validate", "-f", "/nonexistent/cr.yaml")
+    assert result.returncode == 1
+    assert "cannot read /nonexistent/cr.yaml" in result.stderr
+    assert_no_traceback(result)
+
+
+def test_usage_error_exits_2():
+    assert cli("validate").returncode == 2
+    assert cli("frobnicate").returncode == 2
+
+
+# ---------------------------------------------------------------- render
+
+
+def rendered_objects(stdout: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(stdout) if doc]
+
+
+@pytest.mark.parametrize("text, provider", [(MKS, "canal"), (EKS, "aws-vpc-cni")])
+def test_render_prints_multi_document_yaml(write, text, provider):
+    result = cli("render", "-f", write(text))
+    assert result.returncode == 0, result.stderr
+    objects = rendered_objects(result.stdout)
+    assert objects, "rendered nothing"
+    default = load_catalog().defaults[next(p for p in load_catalog().entries if p.value == provider)]
+    for obj in objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "cni-operator"
+        assert labels["cni-operator.io/provider"] == provider
+        assert labels["cni-operator.io/version"] == default
+    assert result.stdout.startswith(f"# cni-operator render: {provider} {default}, {len(objects)} objects\n---\n")
+    assert result.stdout.count("\n---\n") == len(objects)
+
+
+def test_render_is_stable(write):
+    path = write(EKS)
+    assert cli("render", "-f", path).stdout == cli("render", "-f", path).stdout
+
+
+def test_render_version_override(write):
+    old = load_catalog().versions(next(p for p in load_catalog().entries if p.value == "aws-vpc-cni"))[0]
+    result = cli("render", "-f", write(EKS), "--version", old)
+    assert result.returncode == 0, result.stderr
+    assert {o["metadata"]["labels"]["cni-operator.io/version"] for o in rendered_objects(result.stdout)} == {old}
+
+
+def test_render_unknown_version_names_the_allowed_ones(write):
+    result = cli("render", "-f", write(MKS), "--version", "v0.0.1")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "spec.cni.version: v0.0.1 is not in the catalog for canal; allowed: " in result.stderr
+    assert_no_traceback(result)
+
+
+def test_render_imported_prints_nothing_and_says_why(write):
+    result = cli("render", "-f", write(IMPORTED))
+    assert (result.returncode, result.stdout) == (0, "")
+    assert "imported" in result.stderr and "nothing to render" in result.stderr
+
+
+def test_render_invalid_spec(write):
+    result = cli("render", "-f", write(INVALID))
+    assert result.returncode == 1 and result.stdout == ""
+    assert "spec.mtu: must be 0 (automatic) or between 576 and 9001" in result.stderr.splitlines()
+
+
+def test_render_stdin_and_multi_document_input():
+    unrelated = "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+    result = cli("render", "-f", "-", stdin=unrelated + "---\n" + EKS)
+    assert result.returncode == 0, result.stderr
+    assert rendered_objects(result.stdout)
+    result = cli("render", "-f", "-", stdin=MKS + "---\n" + EKS)
+    assert result.returncode == 1 and "exactly one ClusterNetwork" in result.stderr
+    result = cli("render", "-f", "-", stdin=unrelated)
+    assert result.returncode == 1 and "no ClusterNetwork document" in result.stderr
+
+
+# ---------------------------------------------------------------- versions, crd, run
+
+
+def test_versions_table():
+    result = cli("versions")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["PROVIDER", "VERSION", "DEFAULT", "IMAGES"]
+    catalog = load_catalog()
+    for provider, versions in catalog.entries.items():
+        for version, entry in versions.items():
+            row = next(line for line in lines if line.split()[:2] == [provider.value, version])
+            assert ("*" in row.split()) == (version == catalog.defaults[provider])
+            for image in entry.images.values():
+                assert image in result.stdout
+
+
+@pytest.mark.parametrize("fmt, load", [("json", json.loads), ("yaml", yaml.safe_load)])
+def test_versions_machine_readable(fmt, load):
+    result = cli("versions", "-o", fmt)
+    assert result.returncode == 0
+    rows = load(result.stdout)
+    catalog = load_catalog()
+    assert {(r["provider"], r["version"]) for r in rows} == {
+        (p.value, v) for p, versions in catalog.entries.items() for v in versions
+    }
+    assert sum(r["default"] for r in rows) == len(catalog.entries)
+    assert all(isinstance(r["images"], dict) and r["images"] for r in rows)
+
+
+def test_crd_prints_the_committed_crd():
+    result = cli("crd")
+    assert result.returncode == 0
+    assert result.stdout == crd.to_yaml() == (REPO / "crds" / "clusternetworks.yaml").read_text()
+
+
+def test_help_lists_the_commands():
+    result = cli("--help")
+    assert result.returncode == 0
+    for command in ("run", "render", "validate", "versions", "crd"):
+        assert command in result.stdout
+    assert "docs" not in result.stdout.split("positional arguments")[1].split("options")[0]
