@@ -11,6 +11,7 @@ Deterministic: the same spec and catalog give the same objects in the same order
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -133,6 +134,7 @@ def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dic
 # Memo of the identities other versions render, keyed by everything that decides them. Bounded; pure function cache.
 _REFS_MEMO: OrderedDict[tuple, tuple[ObjectRef, ...]] = OrderedDict()
 _REFS_MEMO_SIZE = 64
+_REFS_LOCK = threading.Lock()  # handlers may render from several threads
 
 
 def _refs(spec: ClusterNetworkSpec, spec_json: str, entry: VersionEntry) -> tuple[ObjectRef, ...]:
@@ -146,14 +148,16 @@ def _refs(spec: ClusterNetworkSpec, spec_json: str, entry: VersionEntry) -> tupl
         json.dumps(entry.features, sort_keys=True),
         spec_json,
     )
-    refs = _REFS_MEMO.get(key)
-    if refs is None:
-        refs = tuple(ObjectRef.of(obj) for obj in _render_templates(spec, entry))
+    with _REFS_LOCK:
+        refs = _REFS_MEMO.get(key)
+        if refs is not None:
+            _REFS_MEMO.move_to_end(key)
+            return refs
+    refs = tuple(ObjectRef.of(obj) for obj in _render_templates(spec, entry))
+    with _REFS_LOCK:
         _REFS_MEMO[key] = refs
         while len(_REFS_MEMO) > _REFS_MEMO_SIZE:
             _REFS_MEMO.popitem(last=False)
-    else:
-        _REFS_MEMO.move_to_end(key)
     return refs
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from cni_operator.api import parse_spec
 from cni_operator.render import (
     KIND_ORDER,
@@ -119,6 +120,12 @@ def test_render_does_not_mutate_between_calls():
 )
 def test_override_registry(image, registry, expected):
     assert override_registry(image, registry) == expected
+
+
+@pytest.mark.parametrize("raw", SPECS)
+def test_to_yaml_round_trips(raw):
+    objects = render(parse_spec(raw)).apply
+    assert list(yaml.safe_load_all(to_yaml(objects))) == objects
 
 
 def test_to_yaml_writes_multiline_strings_as_blocks():
