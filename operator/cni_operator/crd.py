@@ -44,6 +44,7 @@ class Rule:
     words: str
     field_path: str | None = None
     reason: str | None = None
+    message_expression: str | None = None  # the message with the values in it; `message` if it fails
 
 
 # The effective backend: the schema defaults canal.backend to vxlan whenever the canal block exists; no block also
@@ -56,18 +57,24 @@ RULES: tuple[Rule, ...] = (
         "self.metadata.name == 'default'",
         "metadata.name must be 'default': there is one ClusterNetwork per cluster",
         "The ClusterNetwork must be named `default`: there is exactly one per cluster.",
+        field_path=".metadata.name",
+        reason="FieldValueInvalid",
     ),
     Rule(
         "spec.clusterType",
         "self == oldSelf",
         "clusterType is immutable: it says what kind of cluster this is",
         "`spec.clusterType` cannot change after creation.",
+        message_expression="'clusterType is immutable: it is ' + oldSelf + ', which says what kind of cluster this is'",
     ),
     Rule(
         "spec.podCIDR",
         "self == oldSelf",
         "podCIDR is immutable: changing it would cut every pod off the network",
-        "`spec.podCIDR` cannot change after creation (it is defaulted to 10.244.0.0/16, so it is always set).",
+        "`spec.podCIDR` cannot change after creation (it is defaulted to 10.244.0.0/16, so it is always set: "
+        "leaving it out of a later apply means 10.244.0.0/16, which fails if the cluster uses another CIDR).",
+        message_expression="'podCIDR is immutable: it is ' + oldSelf + ' (leaving it out means 10.244.0.0/16); "
+        "changing it would cut every pod off the network'",
     ),
     Rule(
         "spec.cni.provider",
@@ -124,6 +131,8 @@ RULES: tuple[Rule, ...] = (
         "after creation, also not by adding a canal block with another backend later.",
         field_path=".canal.backend",
         reason="FieldValueForbidden",
+        message_expression="'canal.backend is immutable: it is ' + " + _BACKEND.format("oldSelf")
+        + " + '; changing the Flannel backend would cut every pod off the network'",
     ),
 )
 
@@ -298,6 +307,8 @@ def _add_rules(root: dict) -> None:
     for rule in RULES:
         node = _node_at(root, rule.path)
         entry: dict[str, str] = {"rule": rule.rule, "message": rule.message}
+        if rule.message_expression:
+            entry["messageExpression"] = rule.message_expression
         if rule.field_path:
             entry["fieldPath"] = rule.field_path
         if rule.reason:
@@ -318,7 +329,8 @@ def openapi_schema() -> dict:
                 "type": "string",
             },
             "kind": {"description": "Kind is a string value representing the REST resource.", "type": "string"},
-            "metadata": {"type": "object"},
+            # A structural schema may say this much about metadata: it lets the singleton rule point at the name.
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
             "spec": spec_schema(),
             "status": status_schema(),
         },

@@ -123,16 +123,18 @@ def test_schema_is_structural():
         else:
             assert "anyOf" not in node, f"{where}: anyOf (e.g. X | None) must be collapsed"
             assert node.get("type") in {"object", "array", "string", "integer", "boolean", "number"}, where
-        if node.get("type") == "object" and path != "metadata":
+        if node.get("type") == "object":
             assert node.get("properties"), f"{where}: every object declares its fields"
             assert set(node.get("required", [])) <= set(node["properties"]), where
         assert "x-kubernetes-preserve-unknown-fields" not in node, f"{where}: unknown fields must be pruned"
-    assert SCHEMA["properties"]["metadata"] == {"type": "object"}
+    # Structural schemas may only restrict metadata.name and metadata.generateName.
+    assert SCHEMA["properties"]["metadata"] == {"type": "object", "properties": {"name": {"type": "string",
+                                                                                        "maxLength": 253}}}
 
 
 def test_every_field_has_a_description():
-    missing = [path for path, node in walk(SCHEMA) if path and not path.endswith("[]") and path != "metadata"
-               and not node.get("description", "").strip()]
+    missing = [path for path, node in walk(SCHEMA) if path and not path.endswith("[]")
+               and not path.startswith("metadata") and not node.get("description", "").strip()]
     assert missing == []
 
 
@@ -252,7 +254,9 @@ def test_every_rule_is_in_the_schema_where_it_belongs():
         assert "\n" not in entry["message"] and "\n" not in entry["rule"]
         if rule.field_path:
             assert entry["fieldPath"] == rule.field_path
-            at(SCHEMA, "spec" + rule.field_path)  # must name a field that exists
+            at(at(SCHEMA, rule.path), rule.field_path)  # the apiserver insists it names a declared field
+        if rule.message_expression:
+            assert entry["messageExpression"] == rule.message_expression and "oldSelf" in rule.rule
         if rule.reason:
             assert entry["reason"] in {"FieldValueInvalid", "FieldValueForbidden", "FieldValueRequired",
                                        "FieldValueDuplicate"}
@@ -262,6 +266,8 @@ def test_singleton_name_rule_at_the_root():
     assert rules_at("") == [{
         "rule": "self.metadata.name == 'default'",
         "message": "metadata.name must be 'default': there is one ClusterNetwork per cluster",
+        "fieldPath": ".metadata.name",
+        "reason": "FieldValueInvalid",
     }]
 
 
