@@ -229,6 +229,30 @@ def test_bundle_applies_server_side(cluster, cleanup, wait_for):
     assert again.returncode == 0
 
 
+def test_bundle_variant_with_clusternetwork_converges_with_the_documented_retry(cluster, cleanup):
+    """install-<type>.yaml carries the ClusterNetwork next to its CRD. On a cluster that lacks the CRD the first
+    apply creates everything else and kubectl reports the ClusterNetwork as unmappable; the documented
+    `until kubectl apply ...; do sleep 2; done` converges on the second pass. Where the CRD exists, one pass does."""
+    if cluster.kubectl("get", "clusternetworks.cni-operator.io", "default", "--ignore-not-found", "-o", "name",
+                       check=False).stdout.strip():
+        pytest.skip("ClusterNetwork `default` exists already (held by another test); it is a singleton")
+    bundle = str(REPO / "manifests" / "install-imported.yaml")
+    for d in reversed([d for d in _bundle_docs("install-imported.yaml") if d["kind"] != "CustomResourceDefinition"]):
+        ns = d["metadata"].get("namespace")
+        cleanup.add(cluster.kubectl, "delete", "--ignore-not-found", "--wait=false", f"{d['kind'].lower()}",
+                    d["metadata"]["name"], *(["-n", ns] if ns else []), check=False)
+    attempts = []
+    for _ in range(5):
+        res = cluster.kubectl("apply", "--server-side", "-f", bundle, check=False)
+        attempts.append(res)
+        if res.returncode == 0:
+            break
+        # The only acceptable failure is the one documented: the ClusterNetwork's kind not yet known to kubectl.
+        assert 'no matches for kind "ClusterNetwork"' in res.stderr, res.stderr
+    assert attempts[-1].returncode == 0 and len(attempts) <= 3, [a.stderr for a in attempts]
+    assert "clusternetwork.cni-operator.io/default serverside-applied" in attempts[-1].stdout
+
+
 def _exists(cluster, doc: dict) -> bool:
     ns = doc["metadata"].get("namespace")
     res = cluster.kubectl("get", doc["kind"].lower(), doc["metadata"]["name"], *(["-n", ns] if ns else []),
