@@ -53,7 +53,8 @@ def helm_binary() -> str:
     if override:
         return override
     res = subprocess.run(
-        [sys.executable, str(REPO / "hack" / "toolchain.py"), "path", "helm"], capture_output=True, text=True
+        [sys.executable, str(REPO / "hack" / "toolchain.py"), "path", "helm"],
+        check=False, capture_output=True, text=True,
     )
     path = res.stdout.strip()
     if res.returncode != 0 or not path:
@@ -83,7 +84,7 @@ def render(helm: str, name: str, what: str, extra: list[str]) -> str:
         "--set", "peering.create=false",
         *extra,
     ]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=REPO)
     if res.returncode != 0:
         raise BundleError(f"`{' '.join(cmd)}` failed:\n{res.stderr.strip()}")
     if name == "install.yaml":

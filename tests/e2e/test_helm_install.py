@@ -34,7 +34,7 @@ BOOTSTRAP_TAINTS = [
 
 def helm(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     cmd = [str(toolchain.resolve("helm")), f"--kubeconfig={cluster.kubeconfig}", *args]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, cwd=REPO)
     if check and res.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return res
@@ -272,7 +272,7 @@ def _rendered_rbac(namespace: str) -> str:
 def _dry_run_apply(cluster, kubeconfig, obj: dict) -> subprocess.CompletedProcess:
     cmd = [str(toolchain.resolve("kubectl")), f"--kubeconfig={kubeconfig}", "apply", "--server-side",
            "--field-manager=cni-operator", "--force-conflicts", "--dry-run=server", "-f", "-"]
-    return subprocess.run(cmd, input=json.dumps(obj), capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, check=False, input=json.dumps(obj), capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("cluster_type", ["mks", "eks"])

@@ -25,7 +25,8 @@ def _gen_module():
 
 
 def test_bundles_are_in_sync_with_the_chart():
-    res = subprocess.run([sys.executable, str(GEN), "--check"], capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run([sys.executable, str(GEN), "--check"], check=False, capture_output=True, text=True,
+                         cwd=REPO)
     if res.returncode == 2:
         pytest.fail(f"cannot render the bundles: {res.stderr.strip()}", pytrace=False)
     assert res.returncode == 0, res.stderr

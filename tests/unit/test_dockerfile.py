@@ -46,7 +46,8 @@ def tracked(path: str) -> list[str]:
 
 
 def test_hadolint_passes():
-    res = subprocess.run([str(HADOLINT), "--no-color", str(DOCKERFILE)], capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run([str(HADOLINT), "--no-color", str(DOCKERFILE)], check=False, capture_output=True,
+                         text=True, cwd=REPO)
     assert res.returncode == 0, res.stdout + res.stderr
 
 

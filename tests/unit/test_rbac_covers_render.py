@@ -42,14 +42,14 @@ OPTION_VARIANTS = {
 
 def _cases():
     catalog = load_catalog()
-    for provider, versions in catalog.entries.items():
+    for provider in catalog.entries:
         for version in catalog.versions(provider):
             for options in OPTION_VARIANTS.get(provider.value, [{}]):
                 label = ",".join(f"{k}" for block in options.values() for k in block) or "defaults"
                 yield pytest.param(provider.value, version, options, id=f"{provider.value}-{version}-{label}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rendered(provider: str, version: str, options_yaml: str) -> list[dict]:
     spec = {"clusterType": CLUSTER_TYPE_OF[provider], "cni": {"provider": provider, "version": version},
             **yaml.safe_load(options_yaml)}

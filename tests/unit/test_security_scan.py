@@ -42,7 +42,8 @@ def test_scan_runs_offline_and_only_the_listed_checks_are_skipped():
 @pytest.mark.timeout(900)
 def test_security_scan_is_clean():
     start = time.monotonic()
-    res = subprocess.run(["bash", str(REPO / "hack" / "security-scan.sh")], capture_output=True, text=True, cwd=REPO)
+    res = subprocess.run(["bash", str(REPO / "hack" / "security-scan.sh")], check=False, capture_output=True,
+                         text=True, cwd=REPO)
     elapsed = time.monotonic() - start
     output = res.stdout + res.stderr
     assert res.returncode == 0, f"security scan failed after {elapsed:.0f}s:\n{output[-6000:]}"
