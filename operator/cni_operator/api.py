@@ -398,7 +398,10 @@ class ClusterNetworkStatus(_Model):
         None, ge=0, description="metadata.generation of the spec this status reflects."
     )
     phase: Phase | None = Field(None, description="One-word summary of the conditions.")
-    ready_summary: str | None = Field(None, description="ready/desired CNI pods, for kubectl get.")
+    ready_summary: str | None = Field(
+        None,
+        description="Nodes with a Ready CNI pod / all nodes, e.g. 3/3 (the READY column of kubectl get).",
+    )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, Progressing, Degraded and Applied, each with its reason."
     )

@@ -95,7 +95,10 @@ def to_markdown() -> str:
     schema = crd.openapi_schema()
     out = [
         HEADER.format(
-            group=api.GROUP, version=api.VERSION, kind=api.KIND, short=", ".join(api.SHORT_NAMES),
+            group=api.GROUP,
+            version=api.VERSION,
+            kind=api.KIND,
+            short=", ".join(api.SHORT_NAMES),
             name=api.SINGLETON_NAME,
         )
     ]
@@ -106,13 +109,17 @@ def to_markdown() -> str:
         "block exists. `cni.provider` comes from clusterType and `cni.version` from the catalog's default when "
         "unset: the operator fills those, so they never appear in the stored spec unless you set them.\n"
     )
-    out.append("\n## Validation rules\n\nThe apiserver rejects a ClusterNetwork that breaks one of these (CEL rules "
-               "in the CRD, `x-kubernetes-validations`):\n\n")
+    out.append(
+        "\n## Validation rules\n\nThe apiserver rejects a ClusterNetwork that breaks one of these (CEL rules "
+        "in the CRD, `x-kubernetes-validations`):\n\n"
+    )
     out.extend(f"{i}. {rule.words} Message: *{rule.message}*.\n" for i, rule in enumerate(crd.RULES, start=1))
-    out.append("\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
-               "table above. These checks need data the apiserver does not have; the operator reports them as "
-               "condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
-               "too:\n\n")
+    out.append(
+        "\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
+        "table above. These checks need data the apiserver does not have; the operator reports them as "
+        "condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
+        "too:\n\n"
+    )
     out.extend(f"- {text}\n" for text in OPERATOR_CHECKS)
     out.append("\n## status\n\n" + _cell(schema["properties"]["status"]["description"]) + "\n\n")
     out.append(_table(schema["properties"]["status"], "status"))

@@ -129,7 +129,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     rendered = render(spec)
-    out = [f"# cni-operator render: {rendered.provider.value} {rendered.version}, {len(rendered.apply)} objects\n"]
+    out = [
+        f"# cni-operator render: {rendered.provider.value} {rendered.version}, {len(rendered.apply)} objects\n"
+    ]
     out.extend("---\n" + dump_yaml(item) for item in rendered.apply)
     sys.stdout.write("".join(out))
     return EXIT_OK
@@ -169,7 +171,9 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for r in [header, *table]:
         print("  ".join(cell.ljust(width) for cell, width in zip(r[:3], widths)) + "  " + r[3])
     if any(row["provider"] == api.Provider.AWS_VPC_CNI.value for row in rows):
-        print("\naws-vpc-cni images are pulled from the ECR registry of spec.awsVpcCni.region, or from spec.registry.")
+        print(
+            "\naws-vpc-cni images are pulled from the ECR registry of spec.awsVpcCni.region, or from spec.registry."
+        )
     return EXIT_OK
 
 
@@ -193,13 +197,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from . import runner  # imports kopf and cni_operator.handlers itself
     except ImportError as exc:
         raise UserError(f"the operator runtime cannot start: {exc}") from None
-    return int(runner.run(
-        standalone=args.standalone,
-        namespace=args.namespace,
-        health_port=args.health_port,
-        priority=args.priority,
-        verbose=args.verbose,
-    ) or 0)
+    return int(
+        runner.run(
+            standalone=args.standalone,
+            namespace=args.namespace,
+            health_port=args.health_port,
+            priority=args.priority,
+            verbose=args.verbose,
+        )
+        or 0
+    )
 
 
 # ---------------------------------------------------------------- parser
@@ -215,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="{run,render,validate,versions,crd}"
     )
 
-    run = commands.add_parser("run", help="run the operator (in a cluster, or against the current kubeconfig)")
+    run = commands.add_parser(
+        "run", help="run the operator (in a cluster, or against the current kubeconfig)"
+    )
     run.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
     run.add_argument("--namespace", default=None, help="namespace of the CNI objects (default kube-system)")
     run.add_argument("--health-port", type=int, default=None, help="liveness endpoint port; 0 turns it off")
@@ -225,8 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="print the manifests a ClusterNetwork renders to, as YAML")
     render.add_argument("-f", "--filename", required=True, help="ClusterNetwork YAML file, or - for stdin")
-    render.add_argument("--version", dest="version", default=None, metavar="vX.Y.Z",
-                        help="render this catalog version instead of spec.cni.version")
+    render.add_argument(
+        "--version",
+        dest="version",
+        default=None,
+        metavar="vX.Y.Z",
+        help="render this catalog version instead of spec.cni.version",
+    )
     render.set_defaults(func=cmd_render)
 
     validate = commands.add_parser("validate", help="check a ClusterNetwork file; one line per problem")

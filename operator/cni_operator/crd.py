@@ -131,7 +131,8 @@ RULES: tuple[Rule, ...] = (
         "after creation, also not by adding a canal block with another backend later.",
         field_path=".canal.backend",
         reason="FieldValueForbidden",
-        message_expression="'canal.backend is immutable: it is ' + " + _BACKEND.format("oldSelf")
+        message_expression="'canal.backend is immutable: it is ' + "
+        + _BACKEND.format("oldSelf")
         + " + '; changing the Flannel backend would cut every pod off the network'",
     ),
 )
@@ -142,11 +143,31 @@ LIST_EXTENSIONS: dict[str, dict[str, Any]] = {
 }
 
 PRINTER_COLUMNS = [
-    {"name": "Type", "type": "string", "jsonPath": ".spec.clusterType", "description": "mks, eks or imported"},
+    {
+        "name": "Type",
+        "type": "string",
+        "jsonPath": ".spec.clusterType",
+        "description": "mks, eks or imported",
+    },
     {"name": "CNI", "type": "string", "jsonPath": ".status.provider", "description": "The CNI installed"},
-    {"name": "Version", "type": "string", "jsonPath": ".status.version", "description": "The CNI version installed"},
-    {"name": "Ready", "type": "string", "jsonPath": ".status.readySummary", "description": "Ready/desired CNI pods"},
-    {"name": "Phase", "type": "string", "jsonPath": ".status.phase", "description": "Summary of the conditions"},
+    {
+        "name": "Version",
+        "type": "string",
+        "jsonPath": ".status.version",
+        "description": "The CNI version installed",
+    },
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": ".status.readySummary",
+        "description": "Nodes with a Ready CNI pod / all nodes",
+    },
+    {
+        "name": "Phase",
+        "type": "string",
+        "jsonPath": ".status.phase",
+        "description": "Summary of the conditions",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {
         "name": "Message",
@@ -274,7 +295,9 @@ def default_sentence(value: Any) -> str:
 def _with_default_in_description(node: dict) -> dict:
     """`kubectl explain` does not print defaults: say them in the description."""
     if "default" in node and "default" not in node.get("description", "").lower():
-        node["description"] = f"{node.get('description', '').rstrip()}{default_sentence(node['default'])}".lstrip()
+        node["description"] = (
+            f"{node.get('description', '').rstrip()}{default_sentence(node['default'])}".lstrip()
+        )
     for child in node.get("properties", {}).values():
         _with_default_in_description(child)
     if "items" in node:
@@ -328,7 +351,10 @@ def openapi_schema() -> dict:
                 "description": "APIVersion defines the versioned schema of this representation of an object.",
                 "type": "string",
             },
-            "kind": {"description": "Kind is a string value representing the REST resource.", "type": "string"},
+            "kind": {
+                "description": "Kind is a string value representing the REST resource.",
+                "type": "string",
+            },
             # A structural schema may say this much about metadata: it lets the singleton rule point at the name.
             "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
             "spec": spec_schema(),

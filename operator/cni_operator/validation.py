@@ -68,7 +68,9 @@ def validate_object(obj: Any) -> list[Problem]:
     metadata = obj.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
     if name != api.SINGLETON_NAME:
-        problems.append(Problem("metadata.name", f"must be {api.SINGLETON_NAME!r}: there is one {api.KIND} per cluster"))
+        problems.append(
+            Problem("metadata.name", f"must be {api.SINGLETON_NAME!r}: there is one {api.KIND} per cluster")
+        )
     if "spec" not in obj:
         problems.append(Problem("spec", "required; at least clusterType (mks, eks or imported)"))
     else:
@@ -131,9 +133,18 @@ def _message(error: dict, path: str, node: dict | None) -> str:
         hint = f"; one of: {_one_of(node['enum'])}" if "enum" in node else ""
         return f"required{hint}"
     if kind in ("enum", "literal_error") or "enum" in node:
-        return f"must be one of: {_one_of(node.get('enum', []))}" if node.get("enum") else "not an allowed value"
-    if kind in ("int_type", "int_parsing", "int_from_float", "greater_than_equal", "less_than_equal",
-                "greater_than", "less_than"):
+        return (
+            f"must be one of: {_one_of(node.get('enum', []))}" if node.get("enum") else "not an allowed value"
+        )
+    if kind in (
+        "int_type",
+        "int_parsing",
+        "int_from_float",
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "less_than",
+    ):
         return f"must be {_range(node, 'an integer')}"
     if kind in ("bool_type", "bool_parsing"):
         return "must be true or false"
@@ -199,10 +210,12 @@ def _catalog_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
     catalog = load_catalog()
     known = catalog.versions(provider)
     if spec.cni.version is not None and spec.cni.version not in known:
-        return [Problem(
-            "spec.cni.version",
-            f"{spec.cni.version} is not in the catalog for {provider.value}; allowed: {_one_of(known)}",
-        )]
+        return [
+            Problem(
+                "spec.cni.version",
+                f"{spec.cni.version} is not in the catalog for {provider.value}; allowed: {_one_of(known)}",
+            )
+        ]
     try:
         catalog.entry(provider, spec.cni.version)
     except CatalogError as exc:  # e.g. a catalog without a default for this provider
@@ -219,9 +232,11 @@ def _region_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
     try:
         aws_registry.registry_for(region)
     except ValueError:
-        return [Problem(
-            "spec.awsVpcCni.region",
-            f"{region} has no known EKS image registry; allowed: {_one_of(aws_registry.known_regions())} "
-            "(or set spec.registry to a mirror that holds the images)",
-        )]
+        return [
+            Problem(
+                "spec.awsVpcCni.region",
+                f"{region} has no known EKS image registry; allowed: {_one_of(aws_registry.known_regions())} "
+                "(or set spec.registry to a mirror that holds the images)",
+            )
+        ]
     return []
