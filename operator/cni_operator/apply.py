@@ -10,9 +10,9 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .diff import HASH_ANNOTATION, contains, first_difference, with_hash_annotation
 from .kube import Kube, KubeError

@@ -12,7 +12,7 @@ import logging
 import kopf
 
 from . import api
-from .projections import CNI_POD_APPS, node_view, pod_view, workload_view
+from .projections import is_cni_pod, node_view, pod_view, workload_view
 from .render import MANAGED_BY, MANAGED_BY_LABEL
 from .runtime import RUNTIME
 
@@ -56,10 +56,12 @@ def deployments(namespace, name, body, **_):
     return {(namespace, name): workload_view(body)}
 
 
-@kopf.index("", "v1", "pods", labels={"k8s-app": kopf.PRESENT})
-def cni_pods(namespace, name, labels, body, **_):
-    if labels.get("k8s-app") not in CNI_POD_APPS:
-        return None
+def _is_cni_pod(labels, **_) -> bool:
+    return is_cni_pod(labels)
+
+
+@kopf.index("", "v1", "pods", when=_is_cni_pod)
+def cni_pods(namespace, name, body, **_):
     return {(namespace, name): pod_view(body)}
 
 
@@ -82,11 +84,10 @@ def node_changed(event, name, body, **kwargs) -> None:
     RUNTIME.observe_node(event.get("type"), name, node_view(body))
 
 
-@kopf.on.event("", "v1", "pods", labels={"k8s-app": kopf.PRESENT})
-def pod_changed(event, labels, body, **kwargs) -> None:
-    if labels.get("k8s-app") in CNI_POD_APPS:
-        RUNTIME.attach_indexes(kwargs)
-        RUNTIME.poke("pod")
+@kopf.on.event("", "v1", "pods", when=_is_cni_pod)
+def pod_changed(event, body, **kwargs) -> None:
+    RUNTIME.attach_indexes(kwargs)
+    RUNTIME.poke("pod")
 
 
 @kopf.on.event("apps", "v1", "daemonsets")

@@ -13,6 +13,11 @@ CNI_POD_APPS = frozenset({"canal", "calico-node", "calico-kube-controllers", "aw
 _EKS_LABEL_PREFIXES = ("eks.amazonaws.com/", "alpha.eksctl.io/")
 
 
+def is_cni_pod(labels: dict) -> bool:
+    """CNI pods carry k8s-app (Calico, Canal, aws-node, Cilium) or app: flannel (upstream kube-flannel)."""
+    return labels.get("k8s-app") in CNI_POD_APPS or labels.get("app") == "flannel"
+
+
 def node_view(body: dict) -> dict:
     meta, spec, status = body.get("metadata", {}), body.get("spec", {}), body.get("status", {})
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
@@ -21,6 +26,7 @@ def node_view(body: dict) -> dict:
         "metadata": {
             "name": meta.get("name"),
             "labels": {k: v for k, v in labels.items() if k.startswith(_EKS_LABEL_PREFIXES)},
+            "creationTimestamp": meta.get("creationTimestamp"),  # a node that just joined gets a grace period
         },
         "spec": {"providerID": spec.get("providerID", "")},
         "status": {"conditions": [{"type": "Ready", "status": ready.get("status", "Unknown")}]},
@@ -40,12 +46,15 @@ def pod_view(body: dict) -> dict:
         "metadata": {
             "name": meta.get("name"),
             "namespace": meta.get("namespace"),
-            "labels": {"k8s-app": (meta.get("labels") or {}).get("k8s-app", "")},
+            # the labels CNI DaemonSets select their pods by (canal/aws-node/calico: k8s-app; flannel: app)
+            "labels": {k: v for k, v in (meta.get("labels") or {}).items() if k in ("k8s-app", "app")},
             "deletionTimestamp": meta.get("deletionTimestamp"),
         },
         "spec": {"nodeName": spec.get("nodeName", "")},
         "status": {
             "phase": status.get("phase"),
+            "reason": status.get("reason"),
+            "message": status.get("message"),
             "conditions": [
                 {k: c.get(k) for k in ("type", "status", "reason", "message", "lastTransitionTime")}
                 for c in status.get("conditions") or []

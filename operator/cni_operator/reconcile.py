@@ -38,7 +38,7 @@ WORKLOADS: dict[Provider, tuple[str, str, str | None]] = {
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _ref_of(cr: dict) -> ObjectRef:
@@ -108,6 +108,32 @@ class Reconciler:
     def _nodes(self) -> list[dict]:
         return self._index_values("nodes")
 
+    def _health_inputs(self, provider: Provider) -> dict:
+        """What health.assess reads for the CNI we install: its DaemonSet and pods, its controllers, the nodes."""
+        ds_name, app, controllers = WORKLOADS[provider]
+        inputs = {
+            "daemonset": self._workload("DaemonSet", ds_name),
+            "pods": self._pods(app),
+            "nodes": self._nodes(),
+            "provider": provider.value,
+        }
+        if controllers:
+            inputs.update(deployment=self._workload("Deployment", controllers),
+                          controller_pods=self._pods(controllers), expect_deployment=controllers)
+        return inputs
+
+    def _observed_inputs(self, spec_raw: dict) -> dict:
+        """Health inputs for a spec we will not act on: whatever CNI is running keeps being reported."""
+        try:
+            provider = api.parse_spec(spec_raw).provider
+        except (ValueError, TypeError):  # an invalid spec (pydantic errors are ValueErrors): report what runs
+            provider = None
+        if provider is not None:
+            return self._health_inputs(provider)
+        primary = detect.primary_workload(self._workloads())
+        pods = health.select_pods(primary, self._index_values("cni_pods")) if primary else []
+        return {"daemonset": primary, "pods": pods, "nodes": self._nodes()}
+
     # ---- the pass
 
     async def step(self, cr: dict | None) -> float | None:
@@ -121,13 +147,13 @@ class Reconciler:
         problems = validate(spec_raw)
         if problems:
             text = "; ".join(f"{p.field}: {p.message}" for p in problems)
-            await self._publish(cr, health.invalid_configuration(text, generation=cr["metadata"].get("generation")))
+            await self._publish(cr, health.invalid_configuration(
+                text, generation=cr["metadata"].get("generation"), now=_now(), **self._observed_inputs(spec_raw)))
             return None
         spec = resolve(api.parse_spec(spec_raw))
         if spec.cluster_type is ClusterType.IMPORTED:
             return await self._observe_imported(cr)
         provider = spec.provider
-        ds_name, app, controllers = WORKLOADS[provider]
         status = cr.get("status") or {}
         inventory = _inventory(status)
         if spec.paused:
@@ -136,7 +162,8 @@ class Reconciler:
         blocked = self._safety_check(spec, provider, inventory)
         if blocked:
             reason, message = blocked
-            await self._publish(cr, health.refused(reason, message, generation=cr["metadata"].get("generation")))
+            await self._publish(cr, health.refused(reason, message, generation=cr["metadata"].get("generation"),
+                                                   now=_now(), **self._health_inputs(provider)))
             self.recorder.post(cr, WARNING, reason, message)
             return None
 
@@ -170,30 +197,17 @@ class Reconciler:
         foreign = detect.foreign_cnis(workloads, provider.value)
         if foreign:
             names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)
-            return ("ForeignCNIDetected",
-                    f"another CNI is already running: {names}. cni-operator will not install a second CNI; remove "
-                    f"it first, or set clusterType: imported to only observe it.")
+            message = (f"another CNI is already running: {names}. cni-operator will not install a second CNI; "
+                       f"remove it first, or set clusterType: imported to only observe it.")
+            return ("ForeignCNIDetected", message)
         if inventory:
-            return None
-        eks = detect.looks_like_eks(workloads, self._nodes())
-        if eks and spec.cluster_type is ClusterType.MKS:
-            return ("ClusterTypeMismatch", "this cluster looks like Amazon EKS (aws-node or EKS node labels) but "
-                    "clusterType is mks; use clusterType: eks, or imported to only observe it.")
-        if not eks and spec.cluster_type is ClusterType.EKS and self._nodes():
-            return ("ClusterTypeMismatch", "clusterType is eks but no node looks like an EKS node (no "
-                    "eks.amazonaws.com labels, no aws:// providerID); use clusterType: mks or imported.")
+            return None  # installed already: the cluster type was checked before the first install
+        mismatch = detect.cluster_type_mismatch(spec.cluster_type, workloads, self._nodes())
+        if mismatch:
+            return ("ClusterTypeMismatch", mismatch)
         return None
 
     # ---- status
-
-    def _health_inputs(self, provider: Provider) -> dict:
-        ds_name, app, controllers = WORKLOADS[provider]
-        return {
-            "daemonset": self._workload("DaemonSet", ds_name),
-            "deployment": self._workload("Deployment", controllers) if controllers else None,
-            "pods": self._pods(app),
-            "nodes": self._nodes(),
-        }
 
     async def _report(self, cr: dict, spec, provider: Provider, inventory: list[ObjectRef], rendered,
                       *, applied_error, paused: bool = False, outcome: ApplyOutcome | None = None) -> float | None:
@@ -206,7 +220,6 @@ class Reconciler:
             applied=applied_error is None and not paused,
             apply_error=f"{_describe(applied_error[0])}: {applied_error[1]}" if applied_error else None,
             paused=paused,
-            provider=provider.value,
         )
         status = picture.status
         status["provider"] = provider.value
@@ -303,8 +316,11 @@ class Reconciler:
     # ---- imported clusters: observe only, write nothing but status
 
     async def _observe_imported(self, cr: dict) -> float | None:
-        detected = detect.detect_cnis(self._workloads())
-        status = health.unmanaged(detected, generation=cr["metadata"].get("generation"))
+        workloads = self._workloads()
+        primary = detect.primary_workload(workloads)
+        pods = health.select_pods(primary, self._index_values("cni_pods")) if primary else []
+        status = health.unmanaged(detect.detect_cnis(workloads), generation=cr["metadata"].get("generation"),
+                                  now=_now(), daemonset=primary, nodes=self._nodes(), pods=pods)
         await self._publish(cr, status)
         return None
 
