@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Write the kubectl bundles in manifests/ from the Helm chart, so the two install paths can never drift apart.
 
-    python3 hack/gen-bundle.py            (re)write manifests/install*.yaml
+    python3 hack/gen-bundle.py            copy the generated CRD into the chart, (re)write manifests/install*.yaml
     python3 hack/gen-bundle.py --check    exit 1, naming the stale files, when they differ from a fresh render
+
+The chart carries a copy of the generated crds/clusternetworks.yaml in charts/cni-operator/crds/ (Helm installs CRDs
+only from the chart's own crds/ directory); it is copied first, so one command brings chart and bundles up to date.
 
 The bundles are `helm template` of charts/cni-operator with default values, release `cni-operator` in kube-system:
 
@@ -29,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "cni-operator"
 OUT_DIR = REPO / "manifests"
+GENERATED_CRD = REPO / "crds" / "clusternetworks.yaml"
+CHART_CRD = CHART / "crds" / "clusternetworks.yaml"
 RELEASE = "cni-operator"
 NAMESPACE = "kube-system"
 CLUSTER_TYPES = ("mks", "eks", "imported")
@@ -104,12 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when stale")
     args = ap.parse_args(argv)
+    stale = []
+    if CHART_CRD.read_bytes() != GENERATED_CRD.read_bytes():
+        if args.check:
+            stale.append(CHART_CRD)
+        else:
+            CHART_CRD.write_bytes(GENERATED_CRD.read_bytes())
+            print(f"wrote {CHART_CRD.relative_to(REPO)}")
     try:
         wanted = generate()
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stale = []
     for path, text in wanted.items():
         current = path.read_text() if path.exists() else ""
         if current == text:
@@ -124,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(REPO)}")
     if stale:
         names = ", ".join(str(p.relative_to(REPO)) for p in stale)
-        print(f"error: stale bundle(s): {names}. Run `python3 hack/gen-bundle.py` and commit the result.",
+        print(f"error: stale generated file(s): {names}. Run `python3 hack/gen-bundle.py` and commit the result.",
               file=sys.stderr)
         return 1
     return 0

@@ -165,10 +165,10 @@ def test_chart_crd_is_the_generated_crd():
         f"{GENERATED_CRD.relative_to(REPO)} does not exist yet: generate it with `make crd`, "
         f"then copy it to {CHART_CRD.relative_to(REPO)}"
     )
-    assert CHART_CRD.exists(), f"copy {GENERATED_CRD.relative_to(REPO)} to {CHART_CRD.relative_to(REPO)}"
+    assert CHART_CRD.exists(), f"run `python3 hack/gen-bundle.py` to copy it to {CHART_CRD.relative_to(REPO)}"
     assert CHART_CRD.read_bytes() == GENERATED_CRD.read_bytes(), (
         f"{CHART_CRD.relative_to(REPO)} differs from the generated {GENERATED_CRD.relative_to(REPO)}: "
-        f"cp {GENERATED_CRD.relative_to(REPO)} {CHART_CRD.relative_to(REPO)} && python3 hack/gen-bundle.py"
+        "run `python3 hack/gen-bundle.py` (copies it into the chart and re-renders the bundles)"
     )
 
 
