@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import toolchain  # hack/ is on sys.path via tests/conftest.py
 import yaml
-from conftest import REPO, unique_name
 
+REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "cni-operator"
 CNI_NAMESPACE = "kube-system"
 BOOTSTRAP_TAINTS = [
@@ -30,6 +31,10 @@ BOOTSTRAP_TAINTS = [
     {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"},
     {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"},
 ]
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def helm(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
