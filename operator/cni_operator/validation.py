@@ -47,12 +47,16 @@ def validate(raw_spec: Any) -> list[Problem]:
     if not isinstance(raw_spec, dict):
         return [Problem("spec", "must be an object with at least clusterType (mks, eks or imported)")]
     try:
-        spec = api.ClusterNetworkSpec.model_validate_json(
+        api.ClusterNetworkSpec.model_validate_json(
             json.dumps(raw_spec, default=str), strict=True, by_alias=True, by_name=False
         )
+        problems: list[Problem] = []
     except pydantic.ValidationError as exc:
-        return _translate(exc)
-    return _catalog_problems(spec) + _region_problems(spec)
+        problems = _translate(exc)
+    # The data checks read the raw values, so they are reported together with any schema problem elsewhere;
+    # a field that already has a problem is not checked again.
+    seen = {p.field for p in problems}
+    return problems + [p for p in _data_problems(raw_spec) if p.field not in seen]
 
 
 def validate_object(obj: Any) -> list[Problem]:
@@ -203,32 +207,45 @@ def _catalog_versions() -> str:
     return "; ".join(f"{p.value} {_one_of(catalog.versions(p))}" for p in api.Provider if catalog.versions(p))
 
 
-def _catalog_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
-    provider = spec.provider
+def _data_problems(raw: dict) -> list[Problem]:
+    """Catalog version and AWS region: the checks that need data the schema does not have."""
+    try:
+        provider = api.PROVIDER_FOR_CLUSTER_TYPE[api.ClusterType(raw.get("clusterType"))]
+    except (ValueError, TypeError):
+        return []
     if provider is None:
         return []
+    cni = raw.get("cni") if isinstance(raw.get("cni"), dict) else {}
+    version = cni.get("version") if isinstance(cni.get("version"), str) else None
+    problems = _catalog_problems(provider, version)
+    if provider is api.Provider.AWS_VPC_CNI and not raw.get("registry"):  # a mirror serves any region
+        aws = raw.get("awsVpcCni") if isinstance(raw.get("awsVpcCni"), dict) else {}
+        region = aws.get("region", api.AwsVpcCniOptions().region)
+        if isinstance(region, str):
+            problems += _region_problems(region)
+    return problems
+
+
+def _catalog_problems(provider: api.Provider, version: str | None) -> list[Problem]:
     catalog = load_catalog()
     known = catalog.versions(provider)
-    if spec.cni.version is not None and spec.cni.version not in known:
+    if version is not None and version not in known:
         return [
             Problem(
                 "spec.cni.version",
-                f"{spec.cni.version} is not in the catalog for {provider.value}; allowed: {_one_of(known)}",
+                f"{version} is not in the catalog for {provider.value}; allowed: {_one_of(known)}",
             )
         ]
     try:
-        catalog.entry(provider, spec.cni.version)
+        catalog.entry(provider, version)
     except CatalogError as exc:  # e.g. a catalog without a default for this provider
         return [Problem("spec.cni.version", str(exc))]
     return []
 
 
-def _region_problems(spec: api.ClusterNetworkSpec) -> list[Problem]:
-    if spec.provider is not api.Provider.AWS_VPC_CNI or spec.registry:
-        return []  # a mirror serves the images whatever the region
+def _region_problems(region: str) -> list[Problem]:
     from . import aws_registry
 
-    region = (spec.aws_vpc_cni or api.AwsVpcCniOptions()).region
     try:
         aws_registry.registry_for(region)
     except ValueError:

@@ -321,6 +321,17 @@ def test_all_problems_at_once_in_field_order():
     ]
 
 
+def test_catalog_and_region_are_checked_alongside_schema_problems():
+    problems = problems_of({"clusterType": "eks", "cni": {"version": "v1.99.0"},
+                            "awsVpcCni": {"region": "xx-nowhere-1", "warmENITarget": 101}})
+    assert list(problems) == ["spec.awsVpcCni.warmENITarget", "spec.cni.version", "spec.awsVpcCni.region"]
+
+
+def test_a_field_with_a_schema_problem_is_not_checked_against_the_catalog():
+    problems = problems_of({"clusterType": "mks", "cni": {"version": "3.32"}})
+    assert list(problems) == ["spec.cni.version"] and "v1.2.3" in problems["spec.cni.version"]
+
+
 def test_cross_field_problems_are_all_reported():
     problems = problems_of({"clusterType": "imported", "cni": {"provider": "canal", "version": "v3.32.1"},
                             "canal": {}, "awsVpcCni": {}})
