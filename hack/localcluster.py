@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import toolchain  # noqa: E402  (sibling module, stdlib only)
+import toolchain
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("CNI_OPERATOR_CLUSTER_DIR", REPO / ".cluster"))
@@ -51,7 +51,7 @@ CLUSTER_NAME = "cni-operator-local"
 # Order matters: start in this order, stop in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
-START_TIMEOUT_S = float(os.environ.get("LOCALCLUSTER_START_TIMEOUT", 180))
+START_TIMEOUT_S = float(os.environ.get("LOCALCLUSTER_START_TIMEOUT", "180"))
 STOP_GRACE_S = 15.0
 
 AUDIT_POLICY = """\
@@ -239,7 +239,7 @@ def log_tail(component: str, n: int = 5) -> str:
 
 
 def _openssl(*args: str) -> None:
-    res = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    res = subprocess.run(["openssl", *args], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise ClusterError(f"openssl {args[0]} failed: {res.stderr.strip()}")
 
@@ -267,7 +267,9 @@ def _leaf(name: str, subject: str, ext: list[str], ca: str = "ca") -> None:
 
 def generate_pki() -> None:
     if not shutilwhich("openssl"):
-        raise ClusterError("the openssl command is needed to generate the cluster certificates; install openssl.")
+        raise ClusterError(
+            "the openssl command is needed to generate the cluster certificates; install openssl."
+        )
     pki = P.pki
     pki.mkdir(parents=True, exist_ok=True)
     _ca("ca", f"/CN={CLUSTER_NAME}-ca")
@@ -288,7 +290,9 @@ def generate_pki() -> None:
     _ca("front-proxy-ca", f"/CN={CLUSTER_NAME}-front-proxy-ca")
     _leaf("front-proxy-client", "/CN=front-proxy-client", client, ca="front-proxy-ca")
     # Service-account token signing key (the apiserver signs, kcm signs legacy token secrets, both verify).
-    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pki / "sa.key"))
+    _openssl(
+        "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pki / "sa.key")
+    )
     _openssl("pkey", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub"))
 
 
@@ -360,7 +364,9 @@ class Api:
     def ok(self, method: str, path: str, body: dict | None = None, *, allow: tuple[int, ...] = ()) -> dict:
         status, obj = self.request(method, path, body)
         if status >= 300 and status not in allow:
-            raise ClusterError(f"{method} {path} -> HTTP {status}: {obj if isinstance(obj, str) else obj.get('message')}")
+            raise ClusterError(
+                f"{method} {path} -> HTTP {status}: {obj if isinstance(obj, str) else obj.get('message')}"
+            )
         return obj if isinstance(obj, dict) else {}
 
 
@@ -428,7 +434,8 @@ def fake_nodes(api: Api) -> list[dict]:
 
 def node_ready(node: dict) -> bool:
     return any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", [])
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in node.get("status", {}).get("conditions", [])
     )
 
 
@@ -469,15 +476,15 @@ class Launcher:
 
     def spawn(self, component: str, args: list[str], env: dict | None = None) -> None:
         P.logs.mkdir(parents=True, exist_ok=True)
-        logf = open(P.logs / f"{component}.log", "ab")
-        full_env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}  # never leak the caller's cluster
+        # Never leak the caller's KUBECONFIG into a component: each gets its own explicit flags.
+        full_env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         full_env.update(env or {})
         # A session of its own: the cluster outlives `up`, and a Ctrl-C in the caller's terminal does not reach it.
-        proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=full_env,
-            cwd=P.root, start_new_session=True,
-        )  # fmt: skip
-        logf.close()
+        with open(P.logs / f"{component}.log", "ab") as logf:
+            proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=full_env,
+                cwd=P.root, start_new_session=True,
+            )  # fmt: skip
         self.procs[component] = proc
         record_pid(component, proc.pid)
 
@@ -487,10 +494,18 @@ class Launcher:
             if rc is not None:
                 tail = log_tail(component) or "   | (the log is empty)"
                 clash = "address already in use" in tail
-                what = "could not bind its port (port clash)" if clash else f"exited during start (exit code {rc})"
+                what = (
+                    "could not bind its port (port clash)"
+                    if clash
+                    else f"exited during start (exit code {rc})"
+                )
                 raise ClusterError(
                     f"{component} {what}; see {P.logs / (component + '.log')}\n{tail}\n"
-                    + ("Run `make cluster-up` again to pick other free ports." if clash else "Fix the cause and run `make cluster-up` again.")
+                    + (
+                        "Run `make cluster-up` again to pick other free ports."
+                        if clash
+                        else "Fix the cause and run `make cluster-up` again."
+                    )
                 )
 
     def wait(self, what: str, check, timeout: float) -> None:
@@ -525,7 +540,9 @@ class Launcher:
         pki = P.pki
         for name in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
             path = P.kubeconfig if name == "admin" else P.component_kubeconfig(name)
-            write_private(path, kubeconfig_text(server, name, cert=pki / f"{name}.crt", key=pki / f"{name}.key"))
+            write_private(
+                path, kubeconfig_text(server, name, cert=pki / f"{name}.crt", key=pki / f"{name}.key")
+            )
         (P.root / "audit-policy.yaml").write_text(AUDIT_POLICY)
         state = {
             "server": server,
@@ -603,6 +620,7 @@ class Launcher:
         self.spawn("kube-scheduler", [
             bins["kube-scheduler"], *common("kube-scheduler", self.ports["kube-scheduler"]),
         ])  # fmt: skip
+        # kwok gets its own HOME: it would also load ~/.kwok/kwok.yaml if the user has one.
         kwok_home = P.root / "kwok-home"
         kwok_home.mkdir(exist_ok=True)
         stages = toolchain.kwok_stages()
@@ -617,7 +635,7 @@ class Launcher:
             # kwok renews a Lease per node, as kubelets do, so the node lifecycle controller keeps them Ready.
             "--node-lease-duration-seconds=40",
             f"--cidr={POD_CIDR}",
-        ], env={"HOME": str(kwok_home)})  # own HOME: kwok would also load ~/.kwok/kwok.yaml if the user has one  # fmt: skip
+        ], env={"HOME": str(kwok_home)})  # fmt: skip
 
         for c in ("kube-controller-manager", "kube-scheduler"):
             url = f"https://{HOST}:{self.ports[c]}/healthz"
@@ -626,8 +644,11 @@ class Launcher:
         # The ServiceAccount and root-CA controllers have run once these exist: pods can be admitted anywhere.
         self.wait(
             "the default ServiceAccount and kube-root-ca.crt (kube-controller-manager)",
-            lambda: self.api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
-            and self.api.request("GET", "/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt")[0] == 200,
+            lambda: (
+                self.api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
+                and self.api.request("GET", "/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt")[0]
+                == 200
+            ),
             60,
         )
         scale_nodes(self.api, self.nodes)
@@ -717,7 +738,9 @@ def cmd_up(nodes: int, apiserver_port: int) -> int:
             raise ClusterError(f"cluster start failed: {e!r}; logs in {P.logs}") from e
         raise
     log(f"cluster up in {time.monotonic() - t0:.1f}s: {state['server']}")
-    log(f"kubeconfig: {P.kubeconfig}   (kubectl --kubeconfig {P.kubeconfig.relative_to(REPO) if P.kubeconfig.is_relative_to(REPO) else P.kubeconfig} get nodes)")
+    log(
+        f"kubeconfig: {P.kubeconfig}   (kubectl --kubeconfig {P.kubeconfig.relative_to(REPO) if P.kubeconfig.is_relative_to(REPO) else P.kubeconfig} get nodes)"
+    )
     log(f"audit log: {P.audit_log}   component logs: {P.logs}/")
     return 0
 
@@ -777,11 +800,20 @@ def mint_sa_kubeconfig(api: Api, namespace: str, name: str, out: Path, seconds: 
     """Write a kubeconfig that authenticates as system:serviceaccount:NAMESPACE:NAME with a TokenRequest token."""
     if create:
         api.ok("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}}, allow=(409,))
-        api.ok("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}, allow=(409,))
+        api.ok(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts",
+            {"metadata": {"name": name}},
+            allow=(409,),
+        )
     tr = api.ok(
         "POST",
         f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}},
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": seconds},
+        },
     )
     token = tr["status"]["token"]
     write_private(out, kubeconfig_text(api.server, f"{namespace}-{name}", token=token, namespace=namespace))
@@ -800,8 +832,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start (or reuse) the local cluster")
-    up.add_argument("--nodes", type=int, default=int(os.environ.get("NODES", 3)), help="fake nodes (default $NODES or 3)")
-    up.add_argument("--apiserver-port", type=int, default=int(os.environ.get("APISERVER_PORT", 0)),
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=int(os.environ.get("NODES", "3")),
+        help="fake nodes (default $NODES or 3)",
+    )
+    up.add_argument("--apiserver-port", type=int, default=int(os.environ.get("APISERVER_PORT", "0")),
                     help="fixed kube-apiserver port (default: a free one)")  # fmt: skip
     sub.add_parser("down", help="stop the processes `up` started and remove .cluster/")
     sub.add_parser("status", help="exit 0 if the cluster is up and healthy")
