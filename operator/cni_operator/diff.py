@@ -15,8 +15,9 @@ HASH_ANNOTATION = "cni-operator.io/applied-hash"
 
 
 def _is_empty(value: Any) -> bool:
-    # The server drops empty maps/lists and nulls from many fields; wanting "nothing" is satisfied by absence.
-    return value is None or value == {} or value == []
+    # The API server omits zero values of `omitempty` fields (nulls, empty maps/lists/strings, false), e.g. a CRD's
+    # preserveUnknownFields: false or an env var's value: "". Wanting such a value is satisfied by its absence.
+    return value is None or value is False or (isinstance(value, (dict, list, str)) and len(value) == 0)
 
 
 def contains(desired: Any, live: Any) -> bool:

@@ -49,6 +49,8 @@ class EventRecorder:
                 "apiVersion": involved.get("apiVersion"),
                 "kind": involved.get("kind"),
                 "name": meta.get("name"),
+                # A cluster-scoped object's Event must name the Event's namespace here (API validation), as kopf does.
+                "namespace": meta.get("namespace") or self.namespace,
                 "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },

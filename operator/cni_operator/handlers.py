@@ -32,6 +32,9 @@ async def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 15
+    # No namespace/CRD scanning: the served namespace is known (kube-system) and every resource we watch exists at
+    # startup, so kopf needs no cluster-wide list/watch of namespaces (and the chart does not grant it).
+    settings.scanning.disabled = True
     # Events are posted deliberately by events.py; kopf's log-to-Event bridge would write on every handler run.
     settings.posting.enabled = False
     settings.networking.request_timeout = 60

@@ -89,7 +89,7 @@ class Kube:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        _, url, headers, body = self.api.param_serialize(
+        serialized = self.api.param_serialize(
             method=method,
             resource_path=path,
             query_params=query or [],
@@ -97,6 +97,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
+        url, headers, body = serialized[1], serialized[2], serialized[3]  # (method, url, headers, body, post_params)
         response = self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=self.timeout)
         raw = response.read()
         if response.status >= 400:

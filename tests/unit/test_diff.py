@@ -46,7 +46,11 @@ def test_list_length_change_is_drift():
 
 
 def test_empty_wanted_values_match_absence():
-    assert contains({"metadata": {"annotations": {}}, "spec": {"x": []}}, {"metadata": {}, "spec": {}})
+    # what the API server does with omitempty fields: {} [] "" false and null are simply not stored
+    wanted = {"metadata": {"annotations": {}}, "spec": {"x": [], "preserveUnknownFields": False, "value": ""}}
+    assert contains(wanted, {"metadata": {}, "spec": {}})
+    assert not contains({"spec": {"value": ""}}, {"spec": {"value": "set by someone"}})
+    assert not contains({"spec": {"flag": False}}, {"spec": {"flag": True}})
 
 
 def test_bool_is_not_int():
