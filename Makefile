@@ -46,8 +46,11 @@ demo: venv tools
 bench: venv tools
 	@$(PY) bench/run.py
 
+# Regenerate everything derived from the API models: the CRD, docs/api.md, the chart's CRD copy and the bundles.
 crd: venv
 	@$(VENV)/bin/cni-operator crd > crds/clusternetworks.yaml
+	@$(VENV)/bin/cni-operator docs > docs/api.md
+	@$(PY) hack/gen-bundle.py
 
 lint: venv
 	@$(VENV)/bin/ruff check operator tests hack bench

@@ -35,6 +35,9 @@ from urllib.parse import urlparse
 import pytest
 from support import wait_for
 
+# Fixtures that start the real operator under the chart's RBAC (start_operator, operator_kubeconfig).
+pytest_plugins = ["operator_harness"]
+
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 K8S_TIERS = ("integration", "e2e", "faults")

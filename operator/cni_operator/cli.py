@@ -192,21 +192,24 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    # TODO(lead): runner.run owns kopf startup; add flags here as it grows (e.g. a kubeconfig/context override).
+    # The cluster comes from KUBECONFIG (or ~/.kube/config), or the pod's service account in a cluster.
     try:
         from . import runner  # imports kopf and cni_operator.handlers itself
     except ImportError as exc:
         raise UserError(f"the operator runtime cannot start: {exc}") from None
-    return int(
-        runner.run(
-            standalone=args.standalone,
-            namespace=args.namespace,
-            health_port=args.health_port,
-            priority=args.priority,
-            verbose=args.verbose,
+    try:
+        return int(
+            runner.run(
+                standalone=args.standalone,
+                namespace=args.namespace,
+                health_port=args.health_port,
+                priority=args.priority,
+                verbose=args.verbose,
+            )
+            or 0
         )
-        or 0
-    )
+    except runner.StartupError as exc:
+        raise UserError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- parser

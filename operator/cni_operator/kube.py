@@ -43,6 +43,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("policy/v1", "PodDisruptionBudget"): Kind("poddisruptionbudgets", True),
     ("scheduling.k8s.io/v1", "PriorityClass"): Kind("priorityclasses", False),
     ("cni-operator.io/v1alpha1", "ClusterNetwork"): Kind("clusternetworks", False),
+    ("kopf.dev/v1", "KopfPeering"): Kind("kopfpeerings", True),
 }
 
 

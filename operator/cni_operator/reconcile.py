@@ -25,7 +25,7 @@ from .events import NORMAL, WARNING, EventRecorder
 from .kube import Kube, KubeError, load_api_client
 from .metrics import METRICS, start_server
 from .render import ObjectRef, render
-from .validation import validate
+from .validation import summary, validate
 
 FINALIZER = "cni-operator.io/finalizer"
 CNI_NAMESPACE = "kube-system"
@@ -146,7 +146,7 @@ class Reconciler:
         spec_raw = cr.get("spec") or {}
         problems = validate(spec_raw)
         if problems:
-            text = "; ".join(f"{p.field}: {p.message}" for p in problems)
+            text = summary(problems)
             await self._publish(cr, health.invalid_configuration(
                 text, generation=cr["metadata"].get("generation"), now=_now(), **self._observed_inputs(spec_raw)))
             return None

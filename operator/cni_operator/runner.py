@@ -14,7 +14,31 @@ import os
 import random
 import sys
 
-PEERING_NAME = "cni-operator"
+PEERING_NAME = os.environ.get("CNI_OPERATOR_PEERING_NAME", "cni-operator")
+
+
+class StartupError(RuntimeError):
+    """The operator cannot start; the message says what to do."""
+
+
+def ensure_peering_object(namespace: str) -> None:
+    """kopf only patches its peering object and pauses until it exists; the kubectl bundle cannot ship it (a custom
+    resource cannot be applied in the same run as its CRD), so the operator creates it, once, if it is missing."""
+    from .kube import Kube, KubeError, load_api_client
+    from .render import ObjectRef
+
+    kube = Kube(load_api_client())
+    ref = ObjectRef("kopf.dev/v1", "KopfPeering", PEERING_NAME, namespace)
+    try:
+        if kube.get(ref) is None:
+            kube.apply({"apiVersion": ref.api_version, "kind": ref.kind,
+                        "metadata": {"name": ref.name, "namespace": namespace}})
+    except KubeError as exc:
+        if exc.status == 404:
+            raise StartupError(
+                "peering needs the KopfPeering CRD (charts/cni-operator/crds/kopfpeerings.yaml, also in "
+                "manifests/install.yaml): install it, or run a single replica with --standalone") from None
+        raise StartupError(f"cannot create the peering object {namespace}/{PEERING_NAME}: {exc}") from None
 
 
 class _JsonFormatter(logging.Formatter):
@@ -56,6 +80,8 @@ def run(*, standalone: bool = False, namespace: str | None = None, health_port: 
     if health_port is None:
         health_port = int(os.environ.get("CNI_OPERATOR_HEALTH_PORT", "8080"))
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    if not standalone:
+        ensure_peering_object(namespace)
     kopf.run(
         clusterwide=False,
         namespaces=[namespace],

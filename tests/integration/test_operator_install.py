@@ -5,13 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from operator_harness import (  # noqa: F401  (fixtures)
-    CNI_NAMESPACE,
-    apply_clusternetwork,
-    operator_kubeconfig,
-    start_operator,
-    wait_condition,
-)
+from operator_harness import CNI_NAMESPACE, apply_clusternetwork, wait_condition
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
