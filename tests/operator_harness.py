@@ -204,3 +204,56 @@ def wait_quiet(seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
+def operator_writes(audit_log, since, user: str = OPERATOR_USER) -> list[dict]:
+    """Audit entries of writes the operator's identity made since the mark (dry runs excluded)."""
+    return [e for e in audit_log.entries(user=user, since=since)
+            if e.get("verb") in WRITE_VERBS and "dryRun" not in (e.get("requestURI") or "")]
+
+
+def describe_writes(entries: list[dict]) -> list[str]:
+    out = []
+    for e in entries:
+        ref = e.get("objectRef") or {}
+        sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
+        out.append(f"{e['verb']} {ref.get('resource')}{sub} {ref.get('namespace', '')}/{ref.get('name', '')}")
+    return out
+
+
+def managed_objects(cluster) -> set[str]:
+    """kind/name of everything in the cluster carrying the operator's managed-by label."""
+    names = set()
+    for scope in (["-n", CNI_NAMESPACE, "ds,deploy,cm,sa,svc,pdb"], ["clusterrole,clusterrolebinding,crd"]):
+        out = cluster.kubectl("get", *scope, "-l", MANAGED_SELECTOR, "-o", "name").stdout.split()
+        names.update(out)
+    return names
+
+
+def rendered_names(rendered) -> set[str]:
+    """The same kind/name form as managed_objects(), for what render() produced."""
+    short = {"DaemonSet": "daemonset.apps", "Deployment": "deployment.apps", "ConfigMap": "configmap",
+             "ServiceAccount": "serviceaccount", "Service": "service", "PodDisruptionBudget": "poddisruptionbudget.policy",
+             "ClusterRole": "clusterrole.rbac.authorization.k8s.io",
+             "ClusterRoleBinding": "clusterrolebinding.rbac.authorization.k8s.io",
+             "CustomResourceDefinition": "customresourcedefinition.apiextensions.k8s.io"}
+    return {f"{short[o['kind']]}/{o['metadata']['name']}" for o in rendered.apply}
+
+
+def install(cluster, spec: dict, timeout: float = 90) -> dict:
+    """Apply the ClusterNetwork and wait until it is Ready; returns it."""
+    result = apply_clusternetwork(cluster, spec)
+    assert result.returncode == 0, result.stderr
+    return wait_condition(cluster, "Ready", "True", timeout=timeout)
+
+
+def events_for_clusternetwork(cluster, reason: str | None = None) -> list[dict]:
+    import json
+
+    out = cluster.kubectl("get", "events", "-n", CNI_NAMESPACE, "--field-selector",
+                          "involvedObject.kind=ClusterNetwork", "-o", "json").stdout
+    items = json.loads(out)["items"]
+    return [e for e in items if reason is None or e.get("reason") == reason]
