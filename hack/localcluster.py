@@ -738,9 +738,8 @@ def cmd_up(nodes: int, apiserver_port: int) -> int:
             raise ClusterError(f"cluster start failed: {e!r}; logs in {P.logs}") from e
         raise
     log(f"cluster up in {time.monotonic() - t0:.1f}s: {state['server']}")
-    log(
-        f"kubeconfig: {P.kubeconfig}   (kubectl --kubeconfig {P.kubeconfig.relative_to(REPO) if P.kubeconfig.is_relative_to(REPO) else P.kubeconfig} get nodes)"
-    )
+    log(f"kubeconfig: {P.kubeconfig}")
+    log(f"try: {state['binaries']['kubectl']} --kubeconfig {P.kubeconfig} get nodes")
     log(f"audit log: {P.audit_log}   component logs: {P.logs}/")
     return 0
 
