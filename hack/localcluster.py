@@ -828,6 +828,7 @@ def cmd_kubeconfig_for_sa(namespace: str, name: str, out: str, seconds: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `status | head` should end quietly, not with a traceback
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start (or reuse) the local cluster")
