@@ -224,12 +224,19 @@ def describe_writes(entries: list[dict]) -> list[str]:
     return out
 
 
-def managed_objects(cluster) -> set[str]:
-    """kind/name of everything in the cluster carrying the operator's managed-by label."""
+def managed_objects(cluster, *, terminating: bool = False) -> set[str]:
+    """kind/name of everything in the cluster carrying the operator's managed-by label. Objects already being
+    deleted (the API server still finalizing them, e.g. a CRD whose instances are being cleaned up) are left out
+    unless terminating=True."""
+    import json
+
     names = set()
     for scope in (["-n", CNI_NAMESPACE, "ds,deploy,cm,sa,svc,pdb"], ["clusterrole,clusterrolebinding,crd"]):
-        out = cluster.kubectl("get", *scope, "-l", MANAGED_SELECTOR, "-o", "name").stdout.split()
-        names.update(out)
+        out = cluster.kubectl("get", *scope, "-l", MANAGED_SELECTOR, "-o", "json").stdout
+        for item in json.loads(out)["items"]:
+            if terminating or not item["metadata"].get("deletionTimestamp"):
+                group = item["apiVersion"].split("/")[0] if "/" in item["apiVersion"] else ""
+                names.add(f"{item['kind'].lower()}{'.' + group if group else ''}/{item['metadata']['name']}")
     return names
 
 
@@ -257,3 +264,12 @@ def events_for_clusternetwork(cluster, reason: str | None = None) -> list[dict]:
                           "involvedObject.kind=ClusterNetwork", "-o", "json").stdout
     items = json.loads(out)["items"]
     return [e for e in items if reason is None or e.get("reason") == reason]
+
+
+def audit_writes_since(audit_log, mark, *, exclude_status: bool = False, user: str = OPERATOR_USER) -> list[str]:
+    """The operator's writes since mark, described; optionally without its ClusterNetwork status patches."""
+    entries = operator_writes(audit_log, mark, user=user)
+    if exclude_status:
+        entries = [e for e in entries if not ((e.get("objectRef") or {}).get("resource") == "clusternetworks"
+                                              and (e.get("objectRef") or {}).get("subresource") == "status")]
+    return describe_writes(entries)

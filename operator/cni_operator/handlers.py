@@ -17,7 +17,9 @@ from .render import MANAGED_BY, MANAGED_BY_LABEL
 from .runtime import RUNTIME
 
 ANNOTATION_PREFIX = "cni-operator.io"
-FINALIZER = "cni-operator.io/finalizer"
+# kopf removes "its" finalizer from any object that needs none, so it must never share a name with the finalizer
+# the reconciler manages itself (reconcile.FINALIZER, for deletionPolicy: Delete).
+KOPF_FINALIZER = "kopf.cni-operator.io/finalizer"
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
 
 
@@ -27,7 +29,7 @@ async def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
-    settings.persistence.finalizer = FINALIZER
+    settings.persistence.finalizer = KOPF_FINALIZER
     # Watch streams can freeze silently: make the server end them, and the client give up on a dead one.
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300

@@ -266,8 +266,8 @@ class Reconciler:
                 return  # deleted meanwhile
             raise
         METRICS.inc("cni_operator_status_patches_total")
-        # Our own patch is the newest state: without this, the next pass would compare against the stale body.
-        self.runtime.clusternetwork = result if self.runtime.clusternetwork is not None else None
+        # Our own patch is newer than the body this pass read: without this the next pass would compare against it.
+        self.runtime.update_clusternetwork(result)
         self._announce_phase(cr, previous_phase, status)
 
     def _announce_phase(self, cr: dict, previous: str | None, status: dict) -> None:
@@ -335,7 +335,7 @@ class Reconciler:
         patch = {"metadata": {"finalizers": updated, "resourceVersion": cr["metadata"]["resourceVersion"]}}
         try:
             result = await asyncio.to_thread(self.kube.merge_patch, _ref_of(cr), patch)
-            self.runtime.clusternetwork = result
+            self.runtime.update_clusternetwork(result)
         except KubeError as exc:
             if exc.status not in (404, 409):  # 409: a newer version exists; the next pass sees it
                 raise

@@ -28,6 +28,7 @@ class Runtime:
         self.min_interval = min_interval
         self.logger = logging.getLogger("cni_operator")
         self.clusternetwork: dict | None = None
+        self._clusternetwork_rv = 0  # newest resourceVersion seen, deletions included
         self.indexes: dict = {}
         self.managed: dict[ObjectRef, dict] = {}
         self.node_views: dict[str, dict] = {}
@@ -70,8 +71,21 @@ class Runtime:
     def observe_clusternetwork(self, event_type: str | None, body: dict) -> None:
         if body.get("metadata", {}).get("name") != api.SINGLETON_NAME:
             return  # admission rejects others; an older CRD without the rule must not make us act on them
-        self.clusternetwork = None if event_type == "DELETED" else dict(body)
-        self.poke("clusternetwork")
+        if self.update_clusternetwork(body, deleted=event_type == "DELETED"):
+            self.poke("clusternetwork")
+
+    def update_clusternetwork(self, body: dict, *, deleted: bool = False) -> bool:
+        """Keep the newest ClusterNetwork we know of: from watch events and from our own patch responses.
+
+        A patch response can be older than an event that arrived while the patch was in flight (say, the user's
+        delete); taking it would make the next pass act on a ClusterNetwork that is already being deleted.
+        """
+        rv = _rv(body)
+        if rv and rv < self._clusternetwork_rv:
+            return False
+        self._clusternetwork_rv = max(rv, self._clusternetwork_rv)
+        self.clusternetwork = None if deleted else dict(body)
+        return True
 
     def observe_node(self, event_type: str | None, name: str, view: dict) -> None:
         if event_type == "DELETED":

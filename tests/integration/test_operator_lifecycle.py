@@ -1,0 +1,106 @@
+"""Upgrade, pause and deletion: the operator changes what it should, prunes what a version dropped, and never
+leaves a ClusterNetwork stuck."""
+
+from __future__ import annotations
+
+import json
+
+from operator_harness import (
+    CNI_NAMESPACE,
+    apply_clusternetwork,
+    audit_writes_since,
+    get_clusternetwork,
+    install,
+    managed_objects,
+    rendered_names,
+)
+
+from cni_operator.api import parse_spec
+from cni_operator.render import render
+
+OLD, NEW = "v3.31.4", "v3.32.1"
+
+
+def _inventory(cnet: dict) -> set[str]:
+    return {f"{i['kind']}/{i['name']}" for i in cnet["status"]["applied"]["inventory"]}
+
+
+def test_upgrade_updates_workloads_and_prunes_what_the_new_version_lacks(cluster, start_operator, wait_for):
+    start_operator()
+    old_spec = {"clusterType": "mks", "cni": {"version": OLD}}
+    install(cluster, old_spec)
+    old, new = render(parse_spec(old_spec)), render(parse_spec({"clusterType": "mks", "cni": {"version": NEW}}))
+    dropped = rendered_names(old) - rendered_names(new)
+    assert dropped, "the catalog must have an object v3.32.1 no longer ships (see docs/providers/canal.md)"
+    assert dropped <= managed_objects(cluster)
+
+    assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW}}).returncode == 0
+
+    def upgraded() -> dict:
+        cnet = get_clusternetwork(cluster)
+        status = cnet["status"]
+        assert status.get("version") == NEW and status.get("phase") == "Ready", (status.get("version"),
+                                                                                  status.get("phase"))
+        assert status["observedGeneration"] == cnet["metadata"]["generation"]
+        return cnet
+
+    cnet = wait_for(upgraded, timeout=90, what=f"the upgrade to {NEW}")
+    ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+    images = {c["name"]: c["image"] for c in ds["spec"]["template"]["spec"]["containers"]}
+    assert images["calico-node"].endswith(f":{NEW}"), images
+    assert managed_objects(cluster) == rendered_names(new), "the cluster holds exactly what the new render lists"
+    assert _inventory(cnet) == {f"{o['kind']}/{o['metadata']['name']}" for o in new.apply}
+
+
+def test_paused_stops_every_write_and_says_so(cluster, start_operator, audit_log, wait_for):
+    start_operator()
+    install(cluster, {"clusterType": "mks"})
+    assert apply_clusternetwork(cluster, {"clusterType": "mks", "paused": True,
+                                          "canal": {"logSeverity": "Debug"}}).returncode == 0
+    cnet = wait_for(lambda: get_clusternetwork(cluster)["status"]["phase"] == "Paused" and get_clusternetwork(cluster),
+                    timeout=30, what="phase Paused")
+    applied = next(c for c in cnet["status"]["conditions"] if c["type"] == "Applied")
+    assert applied["reason"] == "Paused", applied
+    mark = audit_log.mark()
+    cluster.kubectl("delete", "cm", "canal-config", "-n", CNI_NAMESPACE)  # drift while paused: must stay
+    cluster.kubectl("label", "ds", "canal", "-n", CNI_NAMESPACE, "poke=1")
+    wait_for(lambda: "canal-config" not in " ".join(managed_objects(cluster)), timeout=10, what="cm gone")
+    writes = audit_writes_since(audit_log, mark, exclude_status=True)
+    assert writes == [], f"a paused operator wrote: {writes}"
+
+    # Unpaused: the drift made meanwhile is put back and the phase leaves Paused.
+    assert apply_clusternetwork(cluster, {"clusterType": "mks"}).returncode == 0
+
+    def resumed() -> bool:
+        assert get_clusternetwork(cluster)["status"]["phase"] == "Ready"
+        assert cluster.kubectl("get", "cm", "canal-config", "-n", CNI_NAMESPACE, check=False).returncode == 0
+        return True
+
+    wait_for(resumed, timeout=60, what="the operator to resume and recreate canal-config")
+
+
+def test_orphan_deletion_leaves_the_network_running(cluster, start_operator, wait_for):
+    start_operator()
+    cnet = install(cluster, {"clusterType": "mks"})
+    assert "cni-operator.io/finalizer" not in (cnet["metadata"].get("finalizers") or [])
+    before = managed_objects(cluster)
+    cluster.kubectl("delete", "cnet", "default", "--timeout=30s")
+    assert managed_objects(cluster) == before
+    ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+    assert ds["status"]["numberReady"] == len(cluster.fake_nodes())
+
+
+def test_delete_policy_removes_the_installation_and_the_finalizer(cluster, start_operator, wait_for):
+    start_operator()
+    install(cluster, {"clusterType": "mks", "deletionPolicy": "Delete"})
+    wait_for(lambda: "cni-operator.io/finalizer" in (get_clusternetwork(cluster)["metadata"].get("finalizers") or []),
+             timeout=30, what="the finalizer that Delete needs")
+    cluster.kubectl("delete", "cnet", "default", "--wait=false")
+
+    def gone() -> bool:
+        assert not get_clusternetwork(cluster), "the ClusterNetwork is still there"
+        left = managed_objects(cluster)
+        assert not left, f"left behind: {sorted(left)}"
+        return True
+
+    wait_for(gone, timeout=90, what="the ClusterNetwork and every managed object to go")
