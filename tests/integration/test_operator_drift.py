@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-from operator_harness import CNI_NAMESPACE, events_for_clusternetwork, get_clusternetwork, install
-
 from cni_operator.api import parse_spec
 from cni_operator.render import render
+from operator_harness import CNI_NAMESPACE, events_for_clusternetwork, get_clusternetwork, install
 
 
 def _canal_ds(cluster) -> dict:

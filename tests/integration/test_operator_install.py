@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from operator_harness import CNI_NAMESPACE, apply_clusternetwork, wait_condition
-
 from cni_operator.api import parse_spec
 from cni_operator.render import render
+from operator_harness import CNI_NAMESPACE, apply_clusternetwork, wait_condition
 
 
 def _live(cluster, obj: dict) -> dict | None:

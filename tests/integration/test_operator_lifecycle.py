@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from cni_operator.api import parse_spec
+from cni_operator.render import render
 from operator_harness import (
     CNI_NAMESPACE,
     apply_clusternetwork,
@@ -14,9 +16,6 @@ from operator_harness import (
     managed_objects,
     rendered_names,
 )
-
-from cni_operator.api import parse_spec
-from cni_operator.render import render
 
 OLD, NEW = "v3.31.4", "v3.32.1"
 
