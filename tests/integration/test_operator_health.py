@@ -50,7 +50,7 @@ def test_nodes_joining_are_counted(cluster, cleanup, start_operator, wait_for):
 def test_failing_pod_degrades_with_its_node_named_and_recovers(cluster, start_operator, wait_for):
     start_operator()
     install(cluster, {"clusterType": "mks"})
-    pod = sorted(_canal_pods(cluster), key=lambda p: p["spec"]["nodeName"])[0]
+    pod = min(_canal_pods(cluster), key=lambda p: p["spec"]["nodeName"])
     node = pod["spec"]["nodeName"]
     _break_pod(cluster, pod)
 

@@ -1,6 +1,12 @@
 """Drift is 'a field we set changed or vanished'; server defaults and other writers' fields are not drift."""
 
-from cni_operator.diff import HASH_ANNOTATION, canonical_hash, contains, first_difference, with_hash_annotation
+from cni_operator.diff import (
+    HASH_ANNOTATION,
+    canonical_hash,
+    contains,
+    first_difference,
+    with_hash_annotation,
+)
 
 DESIRED = {
     "metadata": {"name": "canal", "labels": {"app": "canal"}},
