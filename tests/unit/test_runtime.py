@@ -1,0 +1,69 @@
+"""The reconcile loop: the first poke is served at once, a burst is folded, passes are spaced under churn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from cni_operator.runtime import Runtime
+
+
+class CountingReconciler:
+    def __init__(self, retry: float | None = None):
+        self.passes: list[float] = []
+        self.retry = retry
+
+    async def step(self, cr):
+        self.passes.append(time.monotonic())
+        return self.retry
+
+
+async def _run(runtime: Runtime, reconciler: CountingReconciler, body) -> None:
+    runtime._loop = asyncio.get_running_loop()
+    runtime._wake = asyncio.Event()
+    runtime.reconciler = reconciler
+    runtime._task = asyncio.create_task(runtime._run())
+    await body()
+    runtime._task.cancel()
+
+
+def test_first_poke_is_not_held_back_by_the_interval():
+    # With a 30 s interval, a pass that came at all within the deadline was not made to wait for the interval.
+    runtime, reconciler = Runtime(min_interval=30.0), CountingReconciler()
+
+    async def body():
+        runtime.poke("x")
+        deadline = time.monotonic() + 10
+        while not reconciler.passes and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert reconciler.passes, "the first poke was not served"
+
+    asyncio.run(_run(runtime, reconciler, body))
+
+
+def test_churn_is_coalesced_to_about_one_pass_per_interval():
+    runtime, reconciler = Runtime(min_interval=0.2), CountingReconciler()
+
+    async def body():
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # 1 s of events every 5 ms
+            runtime.poke("pod")
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.3)  # let the last folded pass run
+
+    asyncio.run(_run(runtime, reconciler, body))
+    gaps = [b - a for a, b in zip(reconciler.passes, reconciler.passes[1:])]
+    assert 2 <= len(reconciler.passes) <= 8, reconciler.passes  # 200 pokes, folded into a handful of passes
+    assert min(gaps) >= 0.19, gaps  # never closer than the interval
+
+
+def test_a_pass_can_ask_to_be_run_again_later():
+    runtime, reconciler = Runtime(min_interval=0.01), CountingReconciler(retry=0.05)
+
+    async def body():
+        runtime.poke("x")
+        while len(reconciler.passes) < 3:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(_run(runtime, reconciler, body))
+    assert len(reconciler.passes) >= 3
