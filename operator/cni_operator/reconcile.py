@@ -164,7 +164,6 @@ class Reconciler:
             reason, message = blocked
             await self._publish(cr, health.refused(reason, message, generation=cr["metadata"].get("generation"),
                                                    now=_now(), **self._health_inputs(provider)))
-            self.recorder.post(cr, WARNING, reason, message)
             return None
 
         rendered = render(spec)
@@ -193,6 +192,8 @@ class Reconciler:
 
     def _safety_check(self, spec: api.ClusterNetworkSpec, provider: Provider,
                       inventory: list[ObjectRef]) -> tuple[str, str] | None:
+        if inventory:
+            return None  # installed already: these checks guard the first install only
         workloads = self._workloads()
         foreign = detect.foreign_cnis(workloads, provider.value)
         if foreign:
@@ -200,8 +201,6 @@ class Reconciler:
             message = (f"another CNI is already running: {names}. cni-operator will not install a second CNI; "
                        f"remove it first, or set clusterType: imported to only observe it.")
             return ("ForeignCNIDetected", message)
-        if inventory:
-            return None  # installed already: the cluster type was checked before the first install
         mismatch = detect.cluster_type_mismatch(spec.cluster_type, workloads, self._nodes())
         if mismatch:
             return ("ClusterTypeMismatch", mismatch)
@@ -273,12 +272,12 @@ class Reconciler:
     def _announce_phase(self, cr: dict, previous: str | None, status: dict) -> None:
         phase = status.get("phase")
         if phase == previous or status.get("phase") == "Unmanaged":
-            return
-        if phase == "Degraded":
+            return  # Events mark transitions only; imported clusters get none (no writes but status)
+        if phase in ("Degraded", "Failed"):
             degraded = next((c for c in status["conditions"] if c["type"] == "Degraded"), {})
             self.recorder.post(cr, WARNING, degraded.get("reason", "Degraded"), degraded.get("message", ""))
-        elif phase == "Ready" and previous in ("Degraded", "Installing", "Progressing", None, "Pending"):
-            reason = "Recovered" if previous == "Degraded" else "Ready"
+        elif phase == "Ready":
+            reason = "Recovered" if previous in ("Degraded", "Failed") else "Ready"
             self.recorder.post(cr, NORMAL, reason, f"{status.get('provider')} {status.get('version')}: "
                                f"{status.get('readySummary', '')} CNI pods ready")
 
