@@ -9,7 +9,8 @@
 
 What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
 kube-scheduler and kwok. State lives in .cluster/ of the repository: kubeconfig (admin), audit.log, logs/<component>.log,
-pids, pki/. Binaries come from hack/toolchain.py (the cache, or KUBE_APISERVER_BIN & co.).
+pids (also the demo's operator: hack/demo.sh records it there, `down` stops it first), pki/.
+Binaries come from hack/toolchain.py (the cache, or KUBE_APISERVER_BIN & co.).
 
 Standard library only (plus the openssl CLI for certificates), so `down` works with any python3 and no venv.
 """
@@ -683,7 +684,9 @@ def health() -> tuple[bool, str]:
     entries = read_pids()
     if not state or not entries:
         return False, "not running"
-    dead = [c for c, pid, st in entries if not is_ours_and_alive(pid, st)]
+    # Only the control plane decides health. Other recorded processes (the operator `make demo` starts) are
+    # stopped first by `down`, but one that exited must not make `up` throw the whole cluster away.
+    dead = [c for c, pid, st in entries if c in COMPONENTS and not is_ours_and_alive(pid, st)]
     if dead:
         return False, f"not healthy: {', '.join(dead)} not running (logs in {P.logs})"
     missing = set(COMPONENTS) - {c for c, _, _ in entries}
