@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 NODES ?= 3
 
-.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo bench crd lint clean
+.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop bench crd lint clean
 
 help:
 	@echo "make demo        set up everything, start the local control plane, run the operator, show a ClusterNetwork Ready"
+	@echo "make demo-stop   stop the operator make demo started (make cluster-down stops everything)"
 	@echo "make test        set up everything and run the whole suite (unit, integration, e2e, faults)"
 	@echo "make venv        .venv with the package, the cni-operator command and the dev tools"
 	@echo "make tools       build (or reuse) the control plane binaries under ~/.cache/cni-operator/bin"
@@ -42,6 +43,9 @@ test-unit: venv
 
 demo: venv tools
 	@bash hack/demo.sh
+
+demo-stop:
+	@bash hack/demo.sh stop
 
 bench: venv tools
 	@$(PY) bench/run.py

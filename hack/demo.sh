@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# `make demo`: the local control plane with fake nodes, the operator running under the chart's own RBAC, a sample
+# mks ClusterNetwork, and Canal coming up on every node, shown live. The cluster is left running to play with.
+#
+#   bash hack/demo.sh          set up (or reuse) everything and show it; safe to run again
+#   bash hack/demo.sh stop     stop the operator only (`make demo-stop`); `make cluster-down` stops everything
+#   bash hack/demo.sh clean    stop the operator and remove what the demo put into the cluster (the ClusterNetwork,
+#                              the CNI it installed, the chart's RBAC); the cluster and the CRDs stay, as after
+#                              `helm uninstall` (tests/e2e/test_demo.py uses it, the suite shares the CRDs)
+#
+# The operator's image cannot run here (no container runtime: kwok only pretends to run pods), so the operator runs
+# as a local process, `cni-operator run`, authenticated as the chart's ServiceAccount with a token from
+# `kubectl create token`: exactly the rights the chart grants it in a real cluster. Its pid goes into .cluster/pids,
+# so `make cluster-down` stops it first.
+#
+# Environment: NODES (fake nodes, default 3), DEMO_TIMEOUT (seconds to wait for Ready, default 180),
+# CNI_OPERATOR_CLUSTER_DIR (the cluster's state directory, default .cluster; the same variable hack/localcluster.py reads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+
+NODES=${NODES:-3}
+DEMO_TIMEOUT=${DEMO_TIMEOUT:-180}
+STATE=${CNI_OPERATOR_CLUSTER_DIR:-$REPO/.cluster}
+PY=$REPO/.venv/bin/python
+CLI=$REPO/.venv/bin/cni-operator
+CNI_NS=kube-system
+SA=cni-operator                      # the chart's ServiceAccount (release name cni-operator)
+EXAMPLE=examples/clusternetwork-mks.yaml
+OPERATOR_KUBECONFIG=$STATE/operator.kubeconfig
+OPERATOR_LOG=$STATE/logs/operator.log
+ENV_FILE=$STATE/env
+T0=$SECONDS
+
+step_no=0
+STEPS=5
+step() { step_no=$((step_no + 1)); echo ">> [$step_no/$STEPS] $* ($((SECONDS - T0))s)"; }
+say() { echo "   $*"; }
+die() { echo "error: $*" >&2; exit 1; }
+
+[[ -x $PY && -x $CLI ]] || die ".venv is missing or incomplete; run \`make demo\` (it builds .venv first) or \`make venv\`."
+KUBECTL=$(python3 hack/toolchain.py path kubectl) || die "kubectl is not built; run \`make tools\`."
+HELM=$(python3 hack/toolchain.py path helm) || die "helm is not built; run \`make tools\`."
+k() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
+
+# The chart's objects the operator needs besides its Deployment: ServiceAccount, ClusterRole/Role and bindings,
+# and the KopfPeering object replicas coordinate through. Rendered with default values, as `helm install` would.
+chart_rbac() {
+    "$HELM" template cni-operator charts/cni-operator --namespace "$CNI_NS" \
+        --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml \
+        --show-only templates/kopfpeering.yaml
+}
+
+stop_operator() {
+    local pid
+    if pid=$(python3 hack/demo.py pid); then
+        say "stopping the operator (pid $pid)"
+        python3 hack/demo.py stop
+    else
+        python3 hack/demo.py stop # forget a dead one
+    fi
+}
+
+cmd_stop() {
+    [[ -d $STATE ]] || { echo ">> no local cluster; nothing to stop"; exit 0; }
+    stop_operator
+    echo ">> operator stopped; the cluster and the CNI keep running (\`make cluster-down\` stops everything)"
+}
+
+cmd_clean() {
+    python3 hack/localcluster.py status >/dev/null 2>&1 || die "the local cluster is not running; nothing to clean."
+    stop_operator
+    say "removing the ClusterNetwork, the CNI it installed, and the chart's RBAC (the CRDs stay)"
+    if k get cnet default -o name >/dev/null 2>&1; then
+        # Without the operator nobody would release a finalizer: drop it, the CNI objects go below anyway.
+        k patch cnet default --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null
+        k delete cnet default --wait=true --timeout=60s
+    fi
+    local managed=app.kubernetes.io/managed-by=cni-operator
+    k -n "$CNI_NS" delete ds,deploy,cm,sa,svc,pdb -l "$managed" --ignore-not-found --wait=true --timeout=120s
+    k delete clusterrole,clusterrolebinding,crd -l "$managed" --ignore-not-found --wait=true --timeout=120s
+    chart_rbac | k delete --ignore-not-found --wait=true --timeout=60s -f -
+    rm -f "$OPERATOR_KUBECONFIG" "$ENV_FILE"
+    echo ">> demo removed from the cluster; the cluster keeps running (\`make cluster-down\` stops it)"
+}
+
+cmd_up() {
+    step "local control plane with $NODES fake nodes (reused if it is already up)"
+    "$PY" hack/localcluster.py up --nodes "$NODES" | sed 's/^/   /'
+
+    step "CRDs and the operator's RBAC, from the Helm chart (charts/cni-operator)"
+    k apply --server-side --force-conflicts -f charts/cni-operator/crds/ | sed 's/^/   /'
+    k wait --for=condition=Established --timeout=60s crd/clusternetworks.cni-operator.io crd/kopfpeerings.kopf.dev \
+        >/dev/null
+    chart_rbac | k apply --server-side --force-conflicts -f - | sed 's/^/   /'
+
+    step "the operator: \`cni-operator run\` as system:serviceaccount:$CNI_NS:$SA"
+    stop_operator # a re-run restarts it: new code, a fresh token
+    # A token for the chart's ServiceAccount (TokenRequest API), in a kubeconfig of its own.
+    local token server
+    token=$(k -n "$CNI_NS" create token "$SA" --duration=168h)
+    server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+    rm -f "$OPERATOR_KUBECONFIG"
+    (
+        umask 077
+        kc() { "$KUBECTL" --kubeconfig "$OPERATOR_KUBECONFIG" config "$@" >/dev/null; }
+        kc set-cluster local --server="$server" --certificate-authority="$STATE/pki/ca.crt" --embed-certs=true
+        kc set-credentials "$SA" --token="$token"
+        kc set-context "$SA" --cluster=local --user="$SA" --namespace="$CNI_NS"
+        kc use-context "$SA"
+    )
+    # A stale keep-alive in the peering object (an operator killed with SIGKILL) would make a new operator with a
+    # lower priority wait for it to expire (60 s): the demo runs exactly one operator, so start from a clean slate.
+    k -n "$CNI_NS" patch kopfpeering cni-operator --type=merge -p '{"status":null}' >/dev/null
+    local metrics_port health_port pid
+    metrics_port=$(python3 hack/demo.py free-port)
+    health_port=$(python3 hack/demo.py free-port)
+    mkdir -p "$(dirname "$OPERATOR_LOG")"
+    echo "---- $(date -u +%FT%TZ) make demo: starting the operator" >>"$OPERATOR_LOG"
+    pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$CNI_NS" POD_NAME=cni-operator-demo \
+        CNI_OPERATOR_METRICS_PORT="$metrics_port" CNI_OPERATOR_LOG_FORMAT=plain \
+        python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --health-port "$health_port")
+    local deadline=$((SECONDS + 60))
+    until curl -fsS -o /dev/null "http://127.0.0.1:$health_port/healthz" 2>/dev/null; do
+        python3 hack/demo.py pid >/dev/null || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator exited; log: $OPERATOR_LOG"; }
+        ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator did not become healthy in 60s; log: $OPERATOR_LOG"; }
+        sleep 0.2
+    done
+    say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
+    cat >"$ENV_FILE" <<EOF
+# source $ENV_FILE   (written by hack/demo.sh): the pinned kubectl and helm, cni-operator, the admin kubeconfig
+export KUBECONFIG=$STATE/kubeconfig
+export PATH=$(dirname "$KUBECTL"):$(dirname "$HELM"):$REPO/.venv/bin:\$PATH
+export CNI_OPERATOR_DEMO_METRICS=http://127.0.0.1:$metrics_port/metrics
+EOF
+
+    step "ClusterNetwork 'default' from $EXAMPLE, watched until Ready (kubectl get cnet -w)"
+    k apply --server-side --force-conflicts -f "$EXAMPLE" | sed 's/^/   /'
+    "$KUBECTL" --kubeconfig "$STATE/kubeconfig" get cnet -w & # not via k(): $! must be kubectl itself
+    local watch=$!
+    # kubectl wait compares each condition's observedGeneration with the spec's generation: a Ready left over from an
+    # earlier spec does not count.
+    if ! k wait --for=condition=Ready --timeout="${DEMO_TIMEOUT}s" cnet/default >/dev/null; then
+        kill "$watch" 2>/dev/null || true
+        wait "$watch" 2>/dev/null || true
+        echo "error: the ClusterNetwork is not Ready after ${DEMO_TIMEOUT}s. What it says:" >&2
+        k get cnet default -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' >&2
+        echo "operator log (${OPERATOR_LOG}), last lines:" >&2
+        tail -n 20 "$OPERATOR_LOG" >&2
+        exit 1
+    fi
+    sleep 0.5 # let the watch print the row it just received
+    kill "$watch" 2>/dev/null || true
+    wait "$watch" 2>/dev/null || true
+
+    step "the canal pods: one per node"
+    k -n "$CNI_NS" get po --selector=k8s-app=canal -o wide
+    local nodes pods
+    nodes=$(k get nodes -o name | wc -l)
+    pods=$(k -n "$CNI_NS" get po --selector=k8s-app=canal -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort -u | wc -l)
+    [[ $nodes -eq $pods ]] || die "$pods nodes have a canal pod, $nodes nodes exist"
+
+    local rel_env=${ENV_FILE#"$REPO"/} rel_log=${OPERATOR_LOG#"$REPO"/}
+    cat <<EOF
+
+>> demo ready in $((SECONDS - T0))s: ClusterNetwork default is Ready, one canal pod on each of the $nodes nodes.
+   The cluster and the operator keep running. In another shell, from $REPO:
+
+   source $rel_env          # pinned kubectl/helm + cni-operator on PATH, KUBECONFIG=the admin kubeconfig
+
+   # make the canal pod on kwok-node-1 crash-loop: the ClusterNetwork goes Degraded and names the node
+   POD=\$(kubectl -n kube-system get po -l k8s-app=canal --field-selector spec.nodeName=kwok-node-1 -o name)
+   kubectl -n kube-system patch \$POD --subresource=status -p '{"status":{"conditions":[{"type":"Ready","status":"False"},{"type":"ContainersReady","status":"False"}],"containerStatuses":[{"name":"calico-node","ready":false,"restartCount":4,"image":"quay.io/calico/node:v3.32.1","imageID":"","lastState":{"terminated":{"exitCode":1,"reason":"Error"}},"state":{"waiting":{"reason":"CrashLoopBackOff"}}},{"name":"kube-flannel","ready":true,"restartCount":0,"image":"docker.io/flannel/flannel:v0.24.4","imageID":"","state":{"running":{}}}]}}'
+   kubectl get cnet; kubectl get cnet default -o jsonpath='{.status.conditions[?(@.type=="Degraded")].message}{"\n"}'
+   kubectl -n kube-system delete \$POD          # the DaemonSet replaces it: Ready again
+
+   python3 hack/localcluster.py nodes 5         # add nodes: READY becomes 5/5 within seconds
+   kubectl -n kube-system set image ds/canal calico-node=quay.io/calico/node:v3.31.0   # put back at once
+   kubectl get events -n kube-system --field-selector involvedObject.kind=ClusterNetwork
+   kubectl describe cnet default                # conditions, health counts, unhealthy pods per node
+   curl -s \$CNI_OPERATOR_DEMO_METRICS          # the operator's Prometheus metrics
+   tail -f $rel_log
+
+   More (upgrade, pause, ignore annotation, deletion): docs/operations.md
+   Stop:  make demo-stop (the operator only)   |   make cluster-down (everything, removes .cluster/)
+EOF
+}
+
+case "${1:-up}" in
+up) cmd_up ;;
+stop) cmd_stop ;;
+clean) cmd_clean ;;
+*) die "usage: bash hack/demo.sh [up|stop|clean]" ;;
+esac
