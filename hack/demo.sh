@@ -78,7 +78,15 @@ cmd_clean() {
     fi
     local managed=app.kubernetes.io/managed-by=cni-operator
     k -n "$CNI_NS" delete ds,deploy,cm,sa,svc,pdb -l "$managed" --ignore-not-found --wait=true --timeout=120s
-    k delete clusterrole,clusterrolebinding,crd -l "$managed" --ignore-not-found --wait=true --timeout=120s
+    k delete clusterrole,clusterrolebinding -l "$managed" --ignore-not-found --wait=true --timeout=60s
+    # CRDs go once the API server has removed their instances (the customresourcecleanup finalizer): usually a second
+    # or two, so wait, and if one lingers say what it reports rather than a bare timeout.
+    k delete crd -l "$managed" --ignore-not-found --wait=false
+    if ! k wait --for=delete crd -l "$managed" --timeout=180s >/dev/null; then
+        echo "error: CRDs still being deleted after 180s:" >&2
+        k get crd -l "$managed" -o jsonpath='{range .items[*]}{.metadata.name}: {.status.conditions[*].message}{"\n"}{end}' >&2
+        exit 1
+    fi
     chart_rbac | k delete --ignore-not-found --wait=true --timeout=60s -f -
     rm -f "$OPERATOR_KUBECONFIG" "$ENV_FILE"
     echo ">> demo removed from the cluster; the cluster keeps running (\`make cluster-down\` stops it)"
