@@ -126,7 +126,7 @@ cmd_up() {
     health_port=$(python3 hack/demo.py free-port)
     mkdir -p "$(dirname "$OPERATOR_LOG")"
     echo "---- $(date -u +%FT%TZ) make demo: starting the operator" >>"$OPERATOR_LOG"
-    pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$CNI_NS" POD_NAME=cni-operator-demo \
+    pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$CNI_NS" POD_NAME=cni-operator-demo POD_ID=cni-operator-demo \
         CNI_OPERATOR_METRICS_PORT="$metrics_port" CNI_OPERATOR_LOG_FORMAT=plain \
         python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --health-port "$health_port")
     local deadline=$((SECONDS + 60))
@@ -185,7 +185,7 @@ EOF
 
    python3 hack/localcluster.py nodes 5         # add nodes: READY becomes 5/5 within seconds
    kubectl -n kube-system set image ds/canal calico-node=quay.io/calico/node:v3.31.0   # put back at once
-   kubectl get events -n kube-system --field-selector involvedObject.kind=ClusterNetwork
+   kubectl get events -n kube-system --field-selector involvedObject.kind=ClusterNetwork --sort-by=.lastTimestamp
    kubectl describe cnet default                # conditions, health counts, unhealthy pods per node
    curl -s \$CNI_OPERATOR_DEMO_METRICS          # the operator's Prometheus metrics
    tail -f $rel_log
