@@ -185,7 +185,7 @@ EOF
 
    python3 hack/localcluster.py nodes 5         # add nodes: READY becomes 5/5 within seconds
    kubectl -n kube-system set image ds/canal calico-node=quay.io/calico/node:v3.31.0   # put back at once
-   kubectl get events -n kube-system --field-selector involvedObject.kind=ClusterNetwork --sort-by=.lastTimestamp
+   kubectl get events -n default --field-selector involvedObject.kind=ClusterNetwork --sort-by=.lastTimestamp
    kubectl describe cnet default                # conditions, health counts, unhealthy pods per node
    curl -s \$CNI_OPERATOR_DEMO_METRICS          # the operator's Prometheus metrics
    tail -f $rel_log

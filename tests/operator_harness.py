@@ -260,7 +260,7 @@ def install(cluster, spec: dict, timeout: float = 90) -> dict:
 def events_for_clusternetwork(cluster, reason: str | None = None) -> list[dict]:
     import json
 
-    out = cluster.kubectl("get", "events", "-n", CNI_NAMESPACE, "--field-selector",
+    out = cluster.kubectl("get", "events", "-n", "default", "--field-selector",
                           "involvedObject.kind=ClusterNetwork", "-o", "json").stdout
     items = json.loads(out)["items"]
     return [e for e in items if reason is None or e.get("reason") == reason]

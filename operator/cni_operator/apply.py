@@ -108,7 +108,7 @@ class Applier:
                 return cached
         return self.kube.get(ref)
 
-    def _sync_one(self, desired: dict, outcome: ApplyOutcome) -> None:
+    def _sync_one(self, desired: dict, outcome: ApplyOutcome, installed: frozenset[ObjectRef]) -> None:
         ref = ObjectRef.of(desired)
         want = with_hash_annotation(desired)
         try:
@@ -120,6 +120,8 @@ class Applier:
                 outcome.in_sync.append(ref)
                 return
             drift = None
+            if live is None and ref in installed:
+                drift = "deleted"  # we installed it and someone removed it: drift, not a first install
             if live is not None:
                 live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
                 if live_hash == want["metadata"]["annotations"][HASH_ANNOTATION]:
@@ -130,28 +132,30 @@ class Applier:
                         return
             result = self.kube.apply(want)
             self.remember(result)
-            if live is None:
-                outcome.created.append(ref)
-            elif drift is not None:
+            if drift is not None:
                 self.guard.record(ref)
                 outcome.reverted.append((ref, drift))
+            elif live is None:
+                outcome.created.append(ref)
             else:
                 outcome.updated.append(ref)
         except KubeError as exc:
             outcome.errors.append((ref, str(exc)))
 
-    def sync(self, objects: list[dict], prune_candidates: list[ObjectRef]) -> ApplyOutcome:
+    def sync(self, objects: list[dict], prune_candidates: list[ObjectRef],
+             installed: frozenset[ObjectRef] = frozenset()) -> ApplyOutcome:
         """Apply objects (already in dependency order) and prune the candidates not among them.
 
         Objects of one kind go in parallel; kinds go in order, and a failed kind stops the later ones so a workload
-        never starts before the RBAC and config it needs.
+        never starts before the RBAC and config it needs. `installed` is the inventory of earlier passes: one of
+        those found missing was deleted by someone (drift), not created for the first time.
         """
         outcome = ApplyOutcome()
         groups: dict[int, list[dict]] = collections.defaultdict(list)
         for obj in objects:
             groups[_rank(ObjectRef.of(obj))].append(obj)
         for rank in sorted(groups):
-            list(self.pool.map(lambda obj: self._sync_one(obj, outcome), groups[rank]))
+            list(self.pool.map(lambda obj: self._sync_one(obj, outcome, installed), groups[rank]))
             if outcome.errors:
                 return outcome
         wanted = {ObjectRef.of(obj) for obj in objects}

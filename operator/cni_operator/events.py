@@ -28,7 +28,9 @@ class EventRecorder:
     def __init__(self, kube: Kube, namespace: str | None = None, component: str = "cni-operator",
                  fold_seconds: float = 30.0):
         self.kube = kube
-        self.namespace = namespace or os.environ.get("POD_NAMESPACE", "kube-system")
+        # Events of a cluster-scoped object must live in "default" with an empty involvedObject.namespace: that is
+        # the only place the API server accepts them and `kubectl describe cnet default` looks for them.
+        self.namespace = namespace or os.environ.get("CNI_OPERATOR_EVENTS_NAMESPACE", "default")
         self.component = component
         self.fold_seconds = fold_seconds
         self._recent: dict[tuple, float] = {}
@@ -49,8 +51,7 @@ class EventRecorder:
                 "apiVersion": involved.get("apiVersion"),
                 "kind": involved.get("kind"),
                 "name": meta.get("name"),
-                # A cluster-scoped object's Event must name the Event's namespace here (API validation), as kopf does.
-                "namespace": meta.get("namespace") or self.namespace,
+                **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
                 "uid": meta.get("uid"),
                 "resourceVersion": meta.get("resourceVersion"),
             },

@@ -36,16 +36,21 @@ class Metrics:
         return self._values.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
     def exposition(self) -> str:
-        lines: list[str] = []
+        """Each metric family once: HELP and TYPE, then its samples (a summary's _sum and _count together)."""
+        families: dict[str, list[str]] = defaultdict(list)
         with self._lock:
             for name in sorted(self._values):
-                base = name.removesuffix("_sum").removesuffix("_count")
-                if base in self._help and (name == base or name.endswith("_sum")):
+                base = name.removesuffix("_sum").removesuffix("_count") if name not in self._help else name
+                families[base].append(name)
+            lines: list[str] = []
+            for base in sorted(families):
+                if base in self._help:
                     kind, text = self._help[base]
                     lines += [f"# HELP {base} {text}", f"# TYPE {base} {kind}"]
-                for labels, value in sorted(self._values[name].items()):
-                    rendered = ",".join(f'{k}="{v}"' for k, v in labels)
-                    lines.append(f"{name}{{{rendered}}} {value:g}" if rendered else f"{name} {value:g}")
+                for name in families[base]:
+                    for labels, value in sorted(self._values[name].items()):
+                        rendered = ",".join(f'{k}="{v}"' for k, v in labels)
+                        lines.append(f"{name}{{{rendered}}} {value:g}" if rendered else f"{name} {value:g}")
         return "\n".join(lines) + "\n"
 
 

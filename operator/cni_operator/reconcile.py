@@ -169,7 +169,8 @@ class Reconciler:
         rendered = render(spec)
         await self._ensure_finalizer(cr, spec)
         started = time.monotonic()
-        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune)
+        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune,
+                                          frozenset(inventory))
         METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started)
         self._announce(cr, spec, outcome, first_install=not inventory)
 
@@ -212,11 +213,14 @@ class Reconciler:
                       *, applied_error, paused: bool = False, outcome: ApplyOutcome | None = None) -> float | None:
         old = cr.get("status") or {}
         now = _now()
+        generation = cr["metadata"].get("generation")
+        digest = canonical_hash(rendered.apply) if rendered is not None else ""
+        ok = applied_error is None and not paused
         picture = health.assess(
             **self._health_inputs(provider),
             now=now,
-            generation=cr["metadata"].get("generation"),
-            applied=applied_error is None and not paused,
+            generation=generation,
+            applied=health.ApplyState(generation=generation if ok else None, hash=digest, objects=len(inventory)),
             apply_error=f"{_describe(applied_error[0])}: {applied_error[1]}" if applied_error else None,
             paused=paused,
         )
@@ -226,7 +230,6 @@ class Reconciler:
         applied = dict(old.get("applied") or {})
         if rendered is not None:
             inventory_status = _inventory_status(inventory)
-            digest = canonical_hash(rendered.apply)
             changed = outcome is not None and outcome.writes > 0
             applied = {
                 "objects": len(inventory_status),

@@ -99,7 +99,7 @@ def test_helm_install_schedules_the_operator_on_a_node_without_a_cni(cluster, cl
     cluster.rbac.read_cluster_role_binding(fullname)
     cluster.rbac.read_namespaced_role(fullname, CNI_NAMESPACE)
     cluster.rbac.read_namespaced_role_binding(fullname, CNI_NAMESPACE)
-    cluster.rbac.read_namespaced_role(f"{fullname}-events", namespace)
+    cluster.rbac.read_namespaced_role(f"{fullname}-events", "default")  # Events of a cluster-scoped object
     cluster.core.read_namespaced_service_account(fullname, namespace)
     cluster.core.read_namespaced_service(f"{fullname}-metrics", namespace)
     cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", CNI_NAMESPACE, "kopfpeerings", release)

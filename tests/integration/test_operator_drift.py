@@ -56,8 +56,9 @@ def test_deleted_configmap_is_recreated_with_an_event(cluster, start_operator, w
         return True
 
     wait_for(recreated, timeout=30, what="canal-config to be recreated")
-    wait_for(lambda: any("canal-config" in e["message"] for e in events_for_clusternetwork(cluster)),
-             timeout=15, what="an Event naming canal-config")
+    wait_for(lambda: any("canal-config" in e["message"] and "deleted" in e["message"]
+                         for e in events_for_clusternetwork(cluster, "DriftReverted")),
+             timeout=15, what="a DriftReverted Event naming canal-config")
 
 
 def test_ignore_annotation_opts_an_object_out(cluster, start_operator, wait_for):

@@ -56,6 +56,10 @@ def test_apply_gives_a_ready_cni(cluster, cleanup, start_operator, wait_for, clu
     assert not missing, f"rendered objects not in the cluster: {missing}"
     wait_for(lambda: _ds_ready_on_every_node(cluster, daemonset), timeout=60, what=f"{daemonset} Ready on every node")
 
+    cnet = wait_condition(cluster, "Applied", "True")
+    applied = next(c for c in cnet["status"]["conditions"] if c["type"] == "Applied")
+    assert f"{len(rendered.apply)} objects" in applied["message"], applied["message"]
+
     nodes = len(cluster.fake_nodes())
     row = cluster.kubectl("get", "cnet", "default", "--no-headers").stdout.split()
     assert row[:6] == ["default", cluster_type, provider, rendered.version, f"{nodes}/{nodes}", "Ready"], row

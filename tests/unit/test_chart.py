@@ -215,13 +215,14 @@ def test_api_endpoint_override_like_the_tigera_operator():
     assert container["envFrom"] == [{"configMapRef": {"name": "kubernetes-services-endpoint", "optional": True}}]
     assert "KUBERNETES_SERVICE_HOST" not in {e["name"] for e in container["env"]}
     (container,) = _pod(template(*VALUE_SETS["ha-endpoint-digest"]))["containers"]
+    assert container["args"] == ["run"], "more than one replica must peer, so only one acts"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["KUBERNETES_SERVICE_HOST"] == "10.0.0.1" and env["KUBERNETES_SERVICE_PORT"] == "6443"
 
 
 def test_operator_container_contract():
     (container,) = _pod(template())["containers"]
-    assert container["command"] == ["cni-operator"] and container["args"] == ["run"]
+    assert container["command"] == ["cni-operator"] and container["args"] == ["run", "--standalone"]
     assert container["image"] == "ghcr.io/cni-operator/cni-operator:0.1.0"  # tag defaults to appVersion
     env = {e["name"]: e for e in container["env"]}
     for name in ("POD_NAME", "POD_ID"):
