@@ -118,9 +118,6 @@ cmd_up() {
         kc set-context "$SA" --cluster=local --user="$SA" --namespace="$CNI_NS"
         kc use-context "$SA"
     )
-    # A stale keep-alive in the peering object (an operator killed with SIGKILL) would make a new operator with a
-    # lower priority wait for it to expire (60 s): the demo runs exactly one operator, so start from a clean slate.
-    k -n "$CNI_NS" patch kopfpeering cni-operator --type=merge -p '{"status":null}' >/dev/null
     local metrics_port health_port pid
     metrics_port=$(python3 hack/demo.py free-port)
     health_port=$(python3 hack/demo.py free-port)
@@ -128,7 +125,7 @@ cmd_up() {
     echo "---- $(date -u +%FT%TZ) make demo: starting the operator" >>"$OPERATOR_LOG"
     pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$CNI_NS" POD_NAME=cni-operator-demo POD_ID=cni-operator-demo \
         CNI_OPERATOR_METRICS_PORT="$metrics_port" CNI_OPERATOR_LOG_FORMAT=plain \
-        python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --health-port "$health_port")
+        python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --standalone --health-port "$health_port")
     local deadline=$((SECONDS + 60))
     until curl -fsS -o /dev/null "http://127.0.0.1:$health_port/healthz" 2>/dev/null; do
         python3 hack/demo.py pid >/dev/null || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator exited; log: $OPERATOR_LOG"; }
