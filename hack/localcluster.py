@@ -5,6 +5,7 @@
     localcluster.py down                                  stop exactly the processes `up` started, remove .cluster/
     localcluster.py status                                exit 0 if up and healthy, print what runs where
     localcluster.py nodes N                               scale the fake nodes to N (adds or removes)
+    localcluster.py restart COMPONENT [--kill] [--down S] stop one component and start it again, same flags/ports
     localcluster.py kubeconfig-for-sa NAMESPACE NAME OUT  mint a ServiceAccount kubeconfig (TokenRequest API)
 
 What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
@@ -797,6 +798,48 @@ def cmd_nodes(n: int) -> int:
     return 0
 
 
+def _component_ready(component: str, state: dict) -> bool:
+    ports = state["ports"]
+    if component == "etcd":
+        return '"health":"true"' in _get(f"http://{HOST}:{ports['etcd']}/health")[1]
+    if component in ("kube-controller-manager", "kube-scheduler"):
+        return _get(f"https://{HOST}:{ports[component]}/healthz", _insecure_ctx())[0] == 200
+    return True  # kube-apiserver: health() below checks /readyz; kwok: running is all we can see
+
+
+def cmd_restart(component: str, kill: bool = False, down: float = 0.0) -> int:
+    """Stop one component (SIGTERM, or SIGKILL to simulate a crash), keep it down DOWN seconds, then start it again
+    with exactly the command line it ran with (same ports, data and certificates); return once the cluster is
+    healthy again. For fault tests: clients see the outage as they would in a real cluster."""
+    _require_up()
+    state = read_state() or {}
+    entries = read_pids()
+    entry = next((e for e in entries if e[0] == component), None)
+    if entry is None:
+        raise ClusterError(f"no {component} in {P.pids}; components: {', '.join(c for c, _, _ in entries)}")
+    _, pid, _ = entry
+    args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    t0 = time.monotonic()
+    if kill:
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while is_ours_and_alive(pid, entry[2]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        _stop_tier([entry])
+    if is_ours_and_alive(pid, entry[2]):
+        raise ClusterError(f"{component} (pid {pid}) did not stop")
+    time.sleep(max(0.0, down))  # the outage itself, not synchronisation
+    P.pids.write_text("".join(f"{c} {p} {s}\n" for c, p, s in entries if (c, p, s) != entry))
+    launcher = Launcher(state.get("nodes", 0))
+    launcher.spawn(component, args, env={"HOME": str(P.root / "kwok-home")} if component == "kwok" else None)
+    launcher.wait(f"{component} to be ready", lambda: _component_ready(component, state), 90)
+    launcher.wait("the cluster to be healthy", lambda: health()[0], 90)
+    log(f"{component} restarted ({'SIGKILL' if kill else 'SIGTERM'}; healthy again {time.monotonic() - t0:.1f}s "
+        f"after the stop), pid {launcher.procs[component].pid}")
+    return 0
+
+
 def mint_sa_kubeconfig(api: Api, namespace: str, name: str, out: Path, seconds: int = 86400,
                        create: bool = True) -> Path:  # fmt: skip
     """Write a kubeconfig that authenticates as system:serviceaccount:NAMESPACE:NAME with a TokenRequest token."""
@@ -847,6 +890,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="exit 0 if the cluster is up and healthy")
     nodes = sub.add_parser("nodes", help="scale the fake nodes to N")
     nodes.add_argument("n", type=int)
+    restart = sub.add_parser("restart", help="stop one component and start it again (fault tests)")
+    restart.add_argument("component", choices=COMPONENTS)
+    restart.add_argument("--kill", action="store_true", help="SIGKILL (a crash) instead of SIGTERM")
+    restart.add_argument("--down", type=float, default=0.0, help="seconds to stay down before starting again")
     sa = sub.add_parser("kubeconfig-for-sa", help="mint a ServiceAccount kubeconfig via the TokenRequest API")
     sa.add_argument("namespace")
     sa.add_argument("name")
@@ -864,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status()
         if args.cmd == "nodes":
             return cmd_nodes(args.n)
+        if args.cmd == "restart":
+            return cmd_restart(args.component, args.kill, args.down)
         return cmd_kubeconfig_for_sa(args.namespace, args.name, args.out, args.seconds)
     except (ClusterError, toolchain.ToolchainError) as e:
         print(f"error: {e}", file=sys.stderr)
