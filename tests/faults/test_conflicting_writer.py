@@ -1,0 +1,102 @@
+"""Another controller keeps changing a field the operator manages: the operator wins without a hot loop.
+
+The other writer (the admin, as a misconfigured controller would) sets the canal DaemonSet's calico-node image every
+200 ms for a minute. The operator's PATCHes of that DaemonSet in that minute are counted in the audit log: bounded
+(<= 10), because past three reverts per minute it backs off (apply.ConflictGuard). It says so in a Warning Event
+(reason ConflictingWriter), keeps its status patches to about one a second, and once the other writer stops the
+DaemonSet converges back to the rendered image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from faultkit import SUMMARY, describe, rendered_objects, wait_converged, writes
+from operator_harness import CNI_NAMESPACE, OPERATOR_USER, apply_clusternetwork, wait_quiet
+
+MKS = {"clusterType": "mks"}
+FIGHT_SECONDS = float(os.environ.get("FAULT_CONFLICT_SECONDS", "60"))
+PERIOD = 0.2
+MAX_PATCHES_PER_MINUTE = 10
+
+
+def _calico_node_image(ds: dict) -> str:
+    return next(c["image"] for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "calico-node")
+
+
+class OtherWriter(threading.Thread):
+    """Sets the calico-node image to a new value every PERIOD seconds until stopped or FIGHT_SECONDS passed."""
+
+    def __init__(self, cluster):
+        super().__init__(name="other-writer", daemon=True)
+        self.cluster, self.stop_event, self.patches, self.errors = cluster, threading.Event(), 0, []
+
+    def run(self) -> None:
+        deadline = time.monotonic() + FIGHT_SECONDS
+        for n in range(int(FIGHT_SECONDS / PERIOD) + 1):  # bounded in count and in time
+            if self.stop_event.is_set() or time.monotonic() >= deadline:
+                return
+            body = {"spec": {"template": {"spec": {"containers": [
+                {"name": "calico-node", "image": f"registry.example/other-writer/node:v{n}"}]}}}}
+            try:
+                self.cluster.apps.patch_namespaced_daemon_set("canal", CNI_NAMESPACE, body)
+                self.patches += 1
+            except Exception as exc:  # noqa: BLE001 - a failed patch is reported, the fight goes on
+                self.errors.append(repr(exc))
+            self.stop_event.wait(PERIOD)  # the other writer's pace
+
+
+def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_operator, audit_log, wait_for):
+    start_operator()
+    assert apply_clusternetwork(cluster, MKS).returncode == 0
+    wait_converged(cluster, MKS, timeout=90)
+    want = _calico_node_image(next(o for o in rendered_objects(MKS) if o["kind"] == "DaemonSet"))
+
+    mark = audit_log.mark()
+    writer = OtherWriter(cluster)
+    started = time.monotonic()
+    writer.start()
+    writer.join(FIGHT_SECONDS + 30)
+    assert not writer.is_alive(), "the other writer did not stop"
+    fight = time.monotonic() - started
+    assert writer.patches >= FIGHT_SECONDS / PERIOD / 2, f"the other writer got only {writer.patches} patches in"
+
+    ours = writes(audit_log, mark, OPERATOR_USER)
+    ds_patches = [e for e in ours if (e.get("objectRef") or {}).get("resource") == "daemonsets"
+                  and e["objectRef"].get("name") == "canal" and e["verb"] == "patch"]
+    status_patches = [e for e in ours if (e.get("objectRef") or {}).get("subresource") == "status"]
+    per_minute = len(ds_patches) * 60 / fight
+    assert per_minute <= MAX_PATCHES_PER_MINUTE, (
+        f"{len(ds_patches)} PATCHes of the canal DaemonSet in {fight:.0f}s against {writer.patches} of the other "
+        f"writer: a hot loop. {describe(ds_patches)}")
+    assert len(ds_patches) >= 1, "the operator never reverted the other writer's change"
+    assert len(status_patches) <= 1.2 * fight + 2, f"{len(status_patches)} status patches in {fight:.0f}s"
+
+    events = json.loads(cluster.kubectl("get", "events", "-n", CNI_NAMESPACE, "--field-selector",
+                                        "involvedObject.kind=ClusterNetwork,reason=ConflictingWriter",
+                                        "-o", "json").stdout)["items"]
+    assert events, "no ConflictingWriter Event on the ClusterNetwork"
+    assert all(e["type"] == "Warning" for e in events)
+    assert any("DaemonSet kube-system/canal" in e["message"] for e in events), [e["message"] for e in events]
+
+    settle = time.monotonic()
+
+    def rendered_image_back() -> bool:
+        ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+        assert _calico_node_image(ds) == want, f"calico-node image is {_calico_node_image(ds)}"
+        return True
+
+    wait_for(rendered_image_back, timeout=330, what="the canal DaemonSet back at the rendered image")
+    back_after = time.monotonic() - settle
+    wait_converged(cluster, MKS, timeout=90)
+    quiet = audit_log.mark()
+    wait_quiet(5)  # observation window: the fight is over, nothing more to revert
+    after = [e for e in writes(audit_log, quiet, OPERATOR_USER) if e["objectRef"].get("resource") == "daemonsets"]
+    assert not after, f"the operator still patches the DaemonSet after converging: {describe(after)}"
+    SUMMARY.add(f"conflicting writer: {writer.patches} image changes in {fight:.0f}s; operator PATCHes of the "
+                f"DaemonSet {len(ds_patches)} ({per_minute:.1f}/min, limit {MAX_PATCHES_PER_MINUTE}); status patches "
+                f"{len(status_patches)}; {len(events)} ConflictingWriter Event(s); rendered image back "
+                f"{back_after:.1f}s after the writer stopped")
