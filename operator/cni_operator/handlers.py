@@ -8,6 +8,7 @@ write but status, so all state lives in memory and the one reconcile loop (runti
 from __future__ import annotations
 
 import logging
+import os
 
 import kopf
 
@@ -40,6 +41,9 @@ async def configure(settings: kopf.OperatorSettings, **_) -> None:
     # Events are posted deliberately by events.py; kopf's log-to-Event bridge would write on every handler run.
     settings.posting.enabled = False
     settings.networking.request_timeout = 60
+    # Peering: how long a replica that stopped sending keep-alives (killed, partitioned) blocks the others; kopf's
+    # default is 60 s. Keep-alives go out every lifetime minus 5..10 s (at least every second).
+    settings.peering.lifetime = int(os.environ.get("CNI_OPERATOR_PEERING_LIFETIME", "60"))
     await RUNTIME.start(logging.getLogger("cni_operator"))
 
 
