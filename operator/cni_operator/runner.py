@@ -80,14 +80,18 @@ def run(*, standalone: bool = False, namespace: str | None = None, health_port: 
     if health_port is None:
         health_port = int(os.environ.get("CNI_OPERATOR_HEALTH_PORT", "8080"))
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
+    priority = priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
     if not standalone:
+        from .runtime import RUNTIME, Peering
+
         ensure_peering_object(namespace)
+        RUNTIME.peering = Peering(PEERING_NAME, namespace, priority)
     kopf.run(
         clusterwide=False,
         namespaces=[namespace],
         standalone=standalone,
         peering_name=None if standalone else PEERING_NAME,
-        priority=priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1),
+        priority=priority,
         liveness_endpoint=liveness,
     )
     return 0

@@ -8,9 +8,11 @@ least `min_interval` apart so status is patched at most about once a second unde
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 from . import api
 from .render import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
@@ -21,6 +23,29 @@ def _rv(body: dict | None) -> int:
         return int(((body or {}).get("metadata") or {}).get("resourceVersion") or 0)
     except ValueError:
         return 0
+
+
+@dataclass(frozen=True)
+class Peering:
+    """Where this replica's kopf peering lives and its priority (None when run --standalone)."""
+
+    name: str
+    namespace: str
+    priority: int
+
+
+def outranked(peers: dict, priority: int, now: datetime.datetime) -> bool:
+    """kopf's rule, from a KopfPeering object's status: a live peer (last seen within its lifetime) with a higher
+    priority pauses us. (Equal priorities are not told apart from ourselves: replicas take distinct priorities.)"""
+    for info in (peers or {}).values():
+        try:
+            seen = datetime.datetime.fromisoformat(str(info.get("lastseen")))
+            alive = seen + datetime.timedelta(seconds=int(info.get("lifetime", 60))) > now
+            if alive and int(info.get("priority", 0)) > priority:
+                return True
+        except (TypeError, ValueError, AttributeError):
+            continue  # a malformed entry is not a live peer
+    return False
 
 
 class Runtime:
@@ -36,7 +61,9 @@ class Runtime:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        self._event_since_pass = False
         self.reconciler = None
+        self.peering: Peering | None = None  # set by the runner unless --standalone
 
     # ---- lifecycle
 
@@ -124,7 +151,21 @@ class Runtime:
             self._timers = [t for t in self._timers if not t.cancelled()]
             self._timers.append(self._loop.call_later(delay, self._wake.set))
         else:
+            self._event_since_pass = True
             self._wake.set()
+
+    async def _paused_by_peer(self) -> bool:
+        """kopf stops delivering events while a higher-priority peer is alive, but a retry or back-off timer this
+        replica set while it was active still fires. Before a pass that only a timer asked for, look at the peering
+        object the way kopf does, so a paused replica never acts on what it saw before the pause."""
+        if self.peering is None or self.reconciler is None:
+            return False
+        ref = ObjectRef("kopf.dev/v1", "KopfPeering", self.peering.name, self.peering.namespace)
+        try:
+            body = await asyncio.to_thread(self.reconciler.kube.get, ref)
+        except Exception:  # noqa: BLE001 - cannot tell: act, as a single replica must (the pass will retry anyway)
+            return False
+        return outranked((body or {}).get("status") or {}, self.peering.priority, datetime.datetime.now(datetime.UTC))
 
     async def _run(self) -> None:
         last_pass = 0.0
@@ -136,6 +177,10 @@ class Runtime:
                 await asyncio.sleep(spacing)  # rate limit under churn; the pass then sees every change so far
             self._wake.clear()
             last_pass = time.monotonic()
+            by_event, self._event_since_pass = self._event_since_pass, False
+            if not by_event and await self._paused_by_peer():
+                self.logger.info("a higher-priority replica is active: skipping a timed pass")
+                continue  # resumed, kopf re-lists everything: those events start the next pass
             try:
                 retry_in = await self.reconciler.step(self.clusternetwork)
                 failures = 0
