@@ -75,7 +75,7 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
     assert len(ds_patches) >= 1, "the operator never reverted the other writer's change"
     assert len(status_patches) <= 1.2 * fight + 2, f"{len(status_patches)} status patches in {fight:.0f}s"
 
-    events = json.loads(cluster.kubectl("get", "events", "-n", CNI_NAMESPACE, "--field-selector",
+    events = json.loads(cluster.kubectl("get", "events", "-A", "--field-selector",
                                         "involvedObject.kind=ClusterNetwork,reason=ConflictingWriter",
                                         "-o", "json").stdout)["items"]
     assert events, "no ConflictingWriter Event on the ClusterNetwork"

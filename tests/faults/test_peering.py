@@ -115,7 +115,7 @@ def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit
             wait_for(lambda n=n: ds_patches_by_low(fight) > n, timeout=30, what=f"revert {n + 1} by the replica")
 
     def deferred() -> bool:
-        out = cluster.kubectl("get", "events", "-n", CNI_NAMESPACE, "--field-selector",
+        out = cluster.kubectl("get", "events", "-A", "--field-selector",
                               "involvedObject.kind=ClusterNetwork,reason=ConflictingWriter", "-o", "name").stdout
         assert out.strip(), "no ConflictingWriter Event yet"
         return True
