@@ -155,6 +155,14 @@ def wait_converged(cluster, spec: dict, timeout: float = 90, **kwargs) -> dict:
                     what=f"convergence to exactly the render of {spec}")
 
 
+def events_for(cluster, cnet: dict, reason: str) -> list[dict]:
+    """Events with REASON about this ClusterNetwork (this object: its uid, not an earlier one of the same name)."""
+    out = cluster.kubectl("get", "events", "-A", "--field-selector",
+                          f"involvedObject.kind=ClusterNetwork,involvedObject.uid={cnet['metadata']['uid']},"
+                          f"reason={reason}", "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
 # ------------------------------------------------------------------------------------------------- audit log
 
 

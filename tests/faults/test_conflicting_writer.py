@@ -14,8 +14,14 @@ import os
 import threading
 import time
 
-from faultkit import SUMMARY, describe, rendered_objects, wait_converged, writes
-from operator_harness import CNI_NAMESPACE, OPERATOR_USER, apply_clusternetwork, wait_quiet
+from faultkit import SUMMARY, describe, events_for, rendered_objects, wait_converged, writes
+from operator_harness import (
+    CNI_NAMESPACE,
+    OPERATOR_USER,
+    apply_clusternetwork,
+    get_clusternetwork,
+    wait_quiet,
+)
 
 MKS = {"clusterType": "mks"}
 FIGHT_SECONDS = float(os.environ.get("FAULT_CONFLICT_SECONDS", "60"))
@@ -75,9 +81,7 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
     assert len(ds_patches) >= 1, "the operator never reverted the other writer's change"
     assert len(status_patches) <= 1.2 * fight + 2, f"{len(status_patches)} status patches in {fight:.0f}s"
 
-    events = json.loads(cluster.kubectl("get", "events", "-A", "--field-selector",
-                                        "involvedObject.kind=ClusterNetwork,reason=ConflictingWriter",
-                                        "-o", "json").stdout)["items"]
+    events = events_for(cluster, get_clusternetwork(cluster), "ConflictingWriter")
     assert events, "no ConflictingWriter Event on the ClusterNetwork"
     assert all(e["type"] == "Warning" for e in events)
     assert any("DaemonSet kube-system/canal" in e["message"] for e in events), [e["message"] for e in events]

@@ -13,8 +13,15 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, describe, wait_converged, writes
-from operator_harness import CNI_NAMESPACE, OperatorProcess, apply_clusternetwork, chart_rbac, wait_quiet
+from faultkit import SUMMARY, describe, events_for, wait_converged, writes
+from operator_harness import (
+    CNI_NAMESPACE,
+    OperatorProcess,
+    apply_clusternetwork,
+    chart_rbac,
+    get_clusternetwork,
+    wait_quiet,
+)
 
 MKS = {"clusterType": "mks"}
 CHANGED = {"clusterType": "mks", "canal": {"logSeverity": "Warning"}}
@@ -114,10 +121,10 @@ def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit
         if n < 3:
             wait_for(lambda n=n: ds_patches_by_low(fight) > n, timeout=30, what=f"revert {n + 1} by the replica")
 
+    cnet = get_clusternetwork(cluster)
+
     def deferred() -> bool:
-        out = cluster.kubectl("get", "events", "-A", "--field-selector",
-                              "involvedObject.kind=ClusterNetwork,reason=ConflictingWriter", "-o", "name").stdout
-        assert out.strip(), "no ConflictingWriter Event yet"
+        assert events_for(cluster, cnet, "ConflictingWriter"), "no ConflictingWriter Event yet"
         return True
 
     wait_for(deferred, timeout=30, what="the replica to defer the fourth revert")
