@@ -8,6 +8,7 @@ fight a conflicting writer in a hot loop (back off, and say so).
 from __future__ import annotations
 
 import collections
+import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,11 @@ from .kube import Kube, KubeError
 from .render import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
 
 IGNORE_ANNOTATION = "cni-operator.io/ignore"
+# A CRD whose names are accepted but which is not Established gets written again (this annotation, the time) once it
+# has waited this long: Kubernetes queues a CRD for establishing only on an update event, so one whose API server
+# restarted in between stays "Installing", its API not served, until something writes it. (HA API servers wait 5 s.)
+REESTABLISH_ANNOTATION = "cni-operator.io/reestablished"
+ESTABLISH_GRACE = 10.0
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,27 @@ def is_managed(live: dict | None) -> bool:
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
 
 
+def _parse_time(value) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
+    """Seconds a CRD has had its names accepted without being Established (since our last nudge, if later);
+    None when it is Established or its names are not accepted (a conflict the API server reports itself)."""
+    status = (crd or {}).get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    names = conditions.get("NamesAccepted") or {}
+    if names.get("status") != "True" or (conditions.get("Established") or {}).get("status") == "True":
+        return None
+    annotations = ((crd or {}).get("metadata") or {}).get("annotations") or {}
+    since = [t for t in (_parse_time(names.get("lastTransitionTime")),
+                         _parse_time(annotations.get(REESTABLISH_ANNOTATION))) if t is not None]
+    return (now - max(since)).total_seconds() if since else ESTABLISH_GRACE
+
+
 @dataclass
 class ApplyOutcome:
     in_sync: list[ObjectRef] = field(default_factory=list)  # already as wanted: no write
@@ -43,6 +70,7 @@ class ApplyOutcome:
     ignored: list[ObjectRef] = field(default_factory=list)
     deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
     errors: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    recheck_in: list[float] = field(default_factory=list)  # seconds until an object needs another look (CRDs)
 
     @property
     def writes(self) -> int:
@@ -117,7 +145,19 @@ class Applier:
                 outcome.ignored.append(ref)
                 return
             if live is not None and contains(want, live):
-                outcome.in_sync.append(ref)
+                waited = establishing_for(live, datetime.datetime.now(datetime.UTC)) \
+                    if ref.kind == "CustomResourceDefinition" else None
+                if waited is None or waited < ESTABLISH_GRACE:
+                    outcome.in_sync.append(ref)
+                    if waited is not None:
+                        outcome.recheck_in.append(ESTABLISH_GRACE - waited)
+                    return
+                logger.warning("%s has accepted names but is not Established after %.0fs: writing it again so the "
+                               "API server establishes it", ref.name, waited)
+                want["metadata"]["annotations"][REESTABLISH_ANNOTATION] = \
+                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                self.remember(self.kube.apply(want))
+                outcome.updated.append(ref)
                 return
             drift = None
             if live is None and ref in installed:

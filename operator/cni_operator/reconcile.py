@@ -187,6 +187,8 @@ class Reconciler:
             delays.append(10.0)
         if outcome.deferred:
             delays.append(max(0.5, min(at for _, at in outcome.deferred) - time.monotonic()))
+        if outcome.recheck_in:
+            delays.append(max(0.5, min(outcome.recheck_in)))
         return min(delays) if delays else None
 
     # ---- safety before a first install
