@@ -1,0 +1,73 @@
+"""kube-apiserver, then etcd, crash in the middle of an install; the same operator process reconnects and converges
+to exactly the rendered inventory, and once converged an idle window shows no write from it.
+
+The crash is a SIGKILL of the component (`hack/localcluster.py restart COMPONENT --kill --down 2`), after the operator
+has made a few of its install writes, so the outage lands while it is applying.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from faultkit import SUMMARY, AuditFollower, describe, is_write, wait_converged, writes
+from operator_harness import MANAGED_SELECTOR, OPERATOR_USER, apply_clusternetwork, wait_quiet
+from support import REPO
+
+MKS = {"clusterType": "mks"}
+IDLE_SECONDS = 10
+
+
+def _crd_apis_served(cluster) -> float:
+    """A user's check that the CNI's own APIs answer again (kubectl get ippools & co.); the apiserver answers 429
+    "storage is (re)initializing" for a while after its restart."""
+    started = time.monotonic()
+    crds = json.loads(cluster.kubectl("get", "crd", "-l", MANAGED_SELECTOR, "-o", "json").stdout)["items"]
+    kinds = ",".join(f"{c['spec']['names']['plural']}.{c['spec']['group']}" for c in crds)
+    with tempfile.TemporaryDirectory(prefix="faults-kubectl-") as cache:  # fresh discovery, as after a restart
+        got = cluster.kubectl(f"--cache-dir={cache}", "get", kinds, "-A", "--request-timeout=5s", check=False)
+    assert got.returncode == 0, got.stderr.strip()[-300:]
+    return time.monotonic() - started or 0.001
+
+
+def restart(component: str, down: float) -> float:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(REPO / "hack" / "localcluster.py"), "restart", component, "--kill",
+                             "--down", str(down)], capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, f"restart {component} failed: {result.stdout}{result.stderr}"
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_control_plane_crash_mid_install_operator_reconnects_and_converges(cluster, start_operator, audit_log,
+                                                                           wait_for, component):
+    if not cluster.local:
+        pytest.fail("this test restarts control plane components: it needs the local cluster (make cluster-up)")
+    operator = start_operator()
+    pid = operator.proc.pid
+    follower = AuditFollower(audit_log.path, audit_log.mark().offset)
+    assert apply_clusternetwork(cluster, MKS).returncode == 0
+    seen, deadline = 0, time.monotonic() + 30
+    while seen < 8:  # the crash lands after a few of the operator's install writes, while it applies the rest
+        seen += len([e for e in follower.poll() if is_write(e, OPERATOR_USER)])
+        assert time.monotonic() < deadline, f"the operator made only {seen} writes in 30s"
+        time.sleep(0.003)
+    outage = restart(component, down=2)
+    started = time.monotonic()
+    wait_converged(cluster, MKS, timeout=120)
+    converged = time.monotonic() - started
+    assert operator.alive() and operator.proc.pid == pid, "the operator process must survive the outage"
+    served = wait_for(lambda: _crd_apis_served(cluster), timeout=120, what="the CNI's custom resource APIs served")
+
+    mark = audit_log.mark()
+    wait_quiet(IDLE_SECONDS)  # observation window: the converged operator must not write at all
+    idle = writes(audit_log, mark, OPERATOR_USER)
+    assert not idle, f"writes by the operator in an idle window after the {component} restart: {describe(idle)}"
+    assert operator.alive()
+    SUMMARY.add(f"{component} SIGKILLed after {seen} install writes, back after {outage:.1f}s; the same operator "
+                f"converged {converged:.1f}s later (CNI APIs served {served:.1f}s after that); {IDLE_SECONDS}s idle "
+                f"window: 0 writes")
