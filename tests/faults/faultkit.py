@@ -5,7 +5,8 @@ Converged, as a user would check it after any fault:
   * status.applied.inventory lists exactly the objects render(spec) produces (no more, no fewer, no duplicates);
   * every one of them exists in the cluster, and nothing else in the cluster carries the managed-by label
     (so an object a previous version rendered, e.g. a v3.31-only CRD, has been pruned);
-  * the CNI DaemonSet runs the rendered template, Ready and updated on every node.
+  * the CNI DaemonSet runs the rendered template, Ready and updated on every node;
+  * the CNI's own APIs are served (every CRD we installed is Established and can be listed).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from support import wait_for
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 # Iterations of each SIGKILL loop, and the seed every random choice in this tier derives from.
-ITERATIONS = int(os.environ.get("FAULT_ITERATIONS", "5"))
+ITERATIONS = int(os.environ.get("FAULT_ITERATIONS", "3"))
 SEED = int(os.environ.get("FAULT_SEED", "20240611"))
 
 
@@ -147,7 +148,24 @@ def check_converged(cluster, spec: dict, *, daemonset: str = "canal") -> dict:
     live = managed_objects(cluster)
     assert set(want) <= live, f"rendered objects not in the cluster: {_fmt(set(want) - live)}"
     assert live <= set(want), f"managed objects the render does not list (not pruned): {_fmt(live - set(want))}"
+    check_crd_apis_served(cluster)
     return cnet
+
+
+def check_crd_apis_served(cluster) -> None:
+    """The CNI's own APIs answer (kubectl get ippools & co.): every CRD we installed is Established and its storage
+    ready. (A freshly created or just restarted API server answers 429 "storage is (re)initializing" for a while;
+    deleting a CRD in that state makes the API server's CRD finalizer back off for a minute.)"""
+    crds = json.loads(cluster.kubectl("get", "crd", "-l", MANAGED_SELECTOR, "-o", "json").stdout)["items"]
+    not_established = [c["metadata"]["name"] for c in crds if not any(
+        x["type"] == "Established" and x["status"] == "True" for x in (c.get("status") or {}).get("conditions") or [])]
+    assert not not_established, f"CRDs not Established: {not_established}"
+    kinds = ",".join(f"{c['spec']['names']['plural']}.{c['spec']['group']}" for c in crds)
+    if not kinds:
+        return
+    with tempfile.TemporaryDirectory(prefix="faults-kubectl-") as cache:  # fresh discovery
+        got = cluster.kubectl(f"--cache-dir={cache}", "get", kinds, "-A", "--request-timeout=5s", check=False)
+    assert got.returncode == 0, f"the CNI's APIs are not served: {got.stderr.strip()[-300:]}"
 
 
 def wait_converged(cluster, spec: dict, timeout: float = 90, **kwargs) -> dict:
