@@ -113,13 +113,16 @@ class ConflictGuard:
         return len(self._reverts[ref]) >= self.budget
 
 
+_WORKLOADS_RANK = KIND_ORDER.index("DaemonSet")
+
+
 def _rank(ref: ObjectRef) -> int:
     return KIND_ORDER.index(ref.kind) if ref.kind in KIND_ORDER else len(KIND_ORDER)
 
 
 class Applier:
     def __init__(self, kube: Kube, *, lookup: Callable[[ObjectRef], dict | None] | None = None,
-                 remember: Callable[[dict], None] | None = None, parallelism: int = 8,
+                 remember: Callable[[dict], None] | None = None, parallelism: int = 16,
                  guard: ConflictGuard | None = None):
         # lookup: a watch-fed cache of live objects (saves a GET per object per reconcile); remember: feeds the
         # apply response back into it so the next pass does not mistake our own fresh write for drift.
@@ -186,16 +189,18 @@ class Applier:
              installed: frozenset[ObjectRef] = frozenset()) -> ApplyOutcome:
         """Apply objects (already in dependency order) and prune the candidates not among them.
 
-        Objects of one kind go in parallel; kinds go in order, and a failed kind stops the later ones so a workload
-        never starts before the RBAC and config it needs. `installed` is the inventory of earlier passes: one of
-        those found missing was deleted by someone (drift), not created for the first time.
+        Two waves, each fully parallel: first what workloads depend on (CRDs, ServiceAccounts, RBAC, config), then
+        the workloads; a failure in the first wave stops the second, so a workload never starts before the RBAC and
+        config it needs. (Within a wave nothing depends on anything: a binding may name a role that arrives a few
+        milliseconds later.) `installed` is the inventory of earlier passes: one of those found missing was deleted
+        by someone (drift), not created for the first time.
         """
         outcome = ApplyOutcome()
-        groups: dict[int, list[dict]] = collections.defaultdict(list)
+        waves: dict[bool, list[dict]] = collections.defaultdict(list)
         for obj in objects:
-            groups[_rank(ObjectRef.of(obj))].append(obj)
-        for rank in sorted(groups):
-            list(self.pool.map(lambda obj: self._sync_one(obj, outcome, installed), groups[rank]))
+            waves[_rank(ObjectRef.of(obj)) >= _WORKLOADS_RANK].append(obj)
+        for is_workload in (False, True):
+            list(self.pool.map(lambda obj: self._sync_one(obj, outcome, installed), waves[is_workload]))
             if outcome.errors:
                 return outcome
         wanted = {ObjectRef.of(obj) for obj in objects}

@@ -78,6 +78,7 @@ def load_api_client() -> kubernetes.client.ApiClient:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     else:
         kubernetes.config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = 16  # one connection per parallel apply (apply.Applier)
     return kubernetes.client.ApiClient(configuration)
 
 
