@@ -17,6 +17,9 @@ Two series:
     writes nothing, and a change made right after it waits for the spacing.)
   - back-to-back: the next change is made as soon as the previous one is reflected, so it meets the operator while
     it is still spacing passes (at most one pass per CNI_OPERATOR_MIN_INTERVAL, 1 s).
+
+Also counted per series: reconcile passes (/metrics), status patches (audit log), and the API server's count of
+single-object GETs of CustomResourceDefinitions (its /metrics): a pass should read from its watch caches.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from common import (
     BenchOperator,
     Cluster,
     Watch,
+    apiserver_gets,
     cr_watch,
     log,
     median,
@@ -129,9 +133,13 @@ def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, changes: int
         for label, quiet in (("isolated", 1.5), ("back_to_back", None)):
             mark = audit.mark()
             started = time.monotonic()
+            passes0, gets0 = passes(operator), apiserver_gets(cluster, "customresourcedefinitions")
             res = series(cluster, operator, pods, changes, quiet, (cr, pod_w, ds_w))
             wait_idle(operator, 1.5)  # the passes the last change triggers
             res["seconds"] = time.monotonic() - started
+            res["passes"] = passes(operator) - passes0
+            gets1 = apiserver_gets(cluster, "customresourcedefinitions")
+            res["crd_gets"] = None if gets0 is None or gets1 is None else gets1 - gets0
             writes = audit.writes(mark)
             res["operator_writes"] = tally(writes)
             res["status_patches_per_change"] = sum(

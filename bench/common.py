@@ -439,5 +439,19 @@ def tally(events: list[dict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def apiserver_gets(cluster: Cluster, resource: str) -> float | None:
+    """kube-apiserver's count of single-object GETs of RESOURCE (apiserver_request_total, every response code);
+    None when /metrics cannot be read. Reads are not in the audit log; this counter is how they are seen."""
+    out = cluster.kubectl("get", "--raw", "/metrics", check=False)
+    if out.returncode != 0:
+        return None
+    total = 0.0
+    for line in out.stdout.splitlines():
+        if (line.startswith("apiserver_request_total{") and f'resource="{resource}"' in line
+                and 'verb="GET"' in line and 'scope="resource"' in line):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])

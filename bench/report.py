@@ -196,9 +196,10 @@ def latency_section(r: dict) -> str:
     for label, name in (("isolated", "idle operator (no pass for 1.5 s before each change)"),
                         ("back_to_back", "back to back (next change as soon as the last is reflected)")):
         x = lat[label]
+        gets = "-" if x.get("crd_gets") is None or not x.get("passes") else f"{x['crd_gets'] / x['passes']:.1f}"
         rows.append([name, str(x["changes"]), f"{ms(x['cr_p50'])} / {ms(x['cr_p99'])}",
                      f"{ms(x['ds_p50'])} / {ms(x['ds_p99'])}", f"{ms(x['pod_p50'])} / {ms(x['pod_p99'])}",
-                     f"{x['status_patches_per_change']:.2f}"])
+                     f"{x['passes'] / x['changes']:.2f}", f"{x['status_patches_per_change']:.2f}", gets])
     return "\n".join([
         "## 2. Readiness latency\n",
         "```\nmake bench        # BENCH_CHANGES=30 changes per series\n```\n",
@@ -208,7 +209,7 @@ def latency_section(r: dict) -> str:
          "(kube-controller-manager's view, what `kubectl get ds` shows) and the pod's own watch event (the earliest "
          "anyone can know). Percentiles are nearest-rank: with 30 samples p99 is the slowest one.\n"),
         table(["series", "changes", "ClusterNetwork p50 / p99", "DaemonSet p50 / p99", "pod event p50 / p99",
-               "status patches per change"], rows) + "\n",
+               "passes per change", "status patches per change", "CRD GETs per pass"], rows) + "\n",
         ("Back to back, the operator's minimum spacing of passes (CNI_OPERATOR_MIN_INTERVAL, 1 s) sets the latency: "
          "by design, so status is patched at most about once a second under churn.\n"),
     ])

@@ -103,15 +103,23 @@ def main() -> int:
                 results["scale"] = {"skipped": "scale runs need the local cluster (kwok fake nodes)"}
             else:
                 install_and_wait_ready(cluster, workdir)
-                results["scale"] = bench_scale.run(cluster, operator, audit, sizes)
+                before = bench_scale.count_nodes(cluster)
+                try:
+                    results["scale"] = bench_scale.run(cluster, operator, audit, sizes)
+                finally:
+                    if not cluster.started_here:  # someone else's cluster: give back the nodes it had
+                        bench_scale.delete_nodes(cluster, keep=before)
         results["operator_rss_mib_end"] = operator.rss_mib()
         ok = True
     finally:
         results["load_after"] = load_average()
         results["wall_seconds"] = time.monotonic() - t_start
         operator.stop()
-        if ok:
-            reset_cluster(cluster)
+        if ok and not cluster.started_here:  # a cluster we stop needs no clean-up
+            try:
+                reset_cluster(cluster)
+            except RuntimeError as e:  # after a scale run the pods of thousands of nodes take a while to go
+                log(f"clean-up incomplete: {e}")
         operator.revoke()
         close_cluster(cluster)
         if ok:
