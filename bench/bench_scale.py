@@ -31,7 +31,6 @@ from common import (
     BenchOperator,
     Cluster,
     Watch,
-    brief,
     cr_watch,
     env_float,
     env_int,
@@ -134,21 +133,36 @@ def _ds_status(obj: dict) -> dict:
     return obj.get("status") or {}
 
 
+def _summary_count(obj: dict | None) -> int | None:
+    summary = ((obj or {}).get("status") or {}).get("readySummary") or ""
+    try:
+        return int(summary.split("/")[0])
+    except ValueError:
+        return None
+
+
 def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, timeout: float,
          stable: float = 10.0) -> dict:
-    """Nodes join; the DaemonSet converges (its status unchanged for STABLE seconds with a pod on every node);
-    then the ClusterNetwork must say R/N, R being the DaemonSet's final numberReady.
+    """Nodes join. Done when the DaemonSet has a pod on every node and its status has not changed for STABLE
+    seconds (numberReady R), and the ClusterNetwork says R/N. Never done when the cluster keeps changing: then the
+    result says so, with how closely the status tracked the DaemonSet meanwhile.
 
     R can be below N on an overloaded machine: when kwok renews the node leases late, kube-controller-manager's
     node lifecycle controller marks the pods on those nodes not ready, and kwok never makes a Running pod ready
-    again. Such pods are counted (stuck_not_ready), the status must still match the truth, and then the bench
-    makes them ready (as the admin) so the next phases start from N/N."""
+    again. Such pods are counted (stuck_not_ready), the status must match the truth all the same, and then the
+    bench makes them ready (as the admin) so the next phases start from N/N.
+
+    Tracking: once a second, the count in the ClusterNetwork's readySummary against the DaemonSet's numberReady,
+    both as last delivered by our watches (two lagging views of the same pods)."""
     apps = kubernetes.client.AppsV1Api(cluster.api_client)
     have = count_nodes(cluster)
     ds_w = Watch(functools.partial(apps.list_namespaced_daemon_set, CNI_NAMESPACE),
                  field_selector="metadata.name=canal")
     ds_hist: list[tuple[float, dict]] = []
     cr_hist: list[tuple[float, dict]] = []
+    gaps: list[int] = []
+    rss_peak = 0.0
+    error = None
     with cr_watch(cluster) as cr, ds_w:
         time.sleep(0.5)
         cr.drain()
@@ -160,47 +174,64 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
         created = time.monotonic() - t0
         log(f"scale {n}: {n - have} nodes created in {created:.1f} s; waiting for the DaemonSet and the status")
         deadline = t0 + timeout
-        last_change = time.monotonic()
+        last_change = next_sample = next_log = time.monotonic()
         while True:
             if _drain_into(ds_w, ds_hist):
                 last_change = time.monotonic()
             _drain_into(cr, cr_hist, wait=0)
             st = _ds_status(ds_hist[-1][1]) if ds_hist else {}
-            if (st.get("desiredNumberScheduled") == n and st.get("currentNumberScheduled") == n
-                    and time.monotonic() - last_change >= stable):
+            ready = st.get("numberReady", 0)
+            scheduled = st.get("desiredNumberScheduled") == n and st.get("currentNumberScheduled") == n
+            counted = _summary_count(cr_hist[-1][1]) if cr_hist else None
+            now = time.monotonic()
+            if now >= next_sample:
+                next_sample = now + 1.0
+                rss_peak = max(rss_peak, operator.rss_mib())
+                if scheduled and counted is not None:
+                    gaps.append(abs(counted - ready))
+            if now >= next_log:
+                next_log = now + 60
+                log(f"scale {n}: {now - t0:.0f} s: DaemonSet {ready}/{st.get('desiredNumberScheduled')} ready, "
+                    f"ClusterNetwork {counted}/{n}")
+            if scheduled and now - last_change >= stable and counted == ready:
                 break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"DaemonSet canal did not settle at {n} pods within {timeout:.0f} s: {st}")
-        ready = st.get("numberReady", 0)
-        t_ds = _settled_since(ds_hist, lambda o: _ds_status(o).get("numberReady"))
-        want = f"{ready}/{n}"
-        log(f"scale {n}: DaemonSet settled at {ready}/{n} ready, {t_ds - t0:.1f} s after the first node")
-        while not cr_hist or (cr_hist[-1][1].get("status") or {}).get("readySummary") != want:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ClusterNetwork did not say {want} within {timeout:.0f} s: "
-                                   f"{brief(cr_hist[-1][1] if cr_hist else None)}")
-            _drain_into(cr, cr_hist)
-        t_cr = _settled_since(cr_hist, lambda o: (o.get("status") or {}).get("readySummary"))
-        log(f"scale {n}: ClusterNetwork says {want} since {t_cr - t0:.1f} s")
+            if now > deadline:
+                error = (f"not settled after {timeout:.0f} s: the DaemonSet still changed every few seconds "
+                         f"(numberReady {ready} of {n} at the end; kwok's node leases lag and the node lifecycle "
+                         f"controller keeps marking pods not ready), so there was no final count to reach")
+                break
         after = _counters(operator)
-        healed = heal(cluster, cr, n)
+        if error is None:
+            t_ds = _settled_since(ds_hist, lambda o: _ds_status(o).get("numberReady"))
+            t_cr = _settled_since(cr_hist, _summary_count)
+            log(f"scale {n}: DaemonSet settled at {ready}/{n} after {t_ds - t0:.1f} s, the ClusterNetwork said so "
+                f"after {t_cr - t0:.1f} s")
+            healed = heal(cluster, cr, n)
+        else:
+            log(f"scale {n}: {error}")
     d = _delta(before, after)
-    writes = audit.writes(mark)
+    ordered = sorted(gaps)
     return {
         "nodes_added": n - have,
         "create_s": created,
-        "ds_ready_s": t_ds - t0,
+        "settled": error is None,
+        "error": error,
+        "ds_ready_s": t_ds - t0 if error is None else None,
         "ds_ready": ready,
         "stuck_not_ready": n - ready,
-        "cr_ready_s": t_cr - t0,
-        "lag_s": t_cr - t_ds,
-        "heal_s": healed,
+        "cr_ready_s": t_cr - t0 if error is None else None,
+        "lag_s": t_cr - t_ds if error is None else None,
+        "heal_s": healed if error is None else None,
+        "tracking_samples": len(gaps),
+        "tracking_median": ordered[len(ordered) // 2] if ordered else None,
+        "tracking_p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else None,
         "cpu_s": d["cpu"],
         "wall_s": d["t"],
         "status_patches": d["patches"],
         "passes": d["passes"],
-        "writes": tally(writes),
+        "writes": tally(audit.writes(mark)),
         "rss_mib": operator.rss_mib(),
+        "rss_peak_mib": rss_peak,
     }
 
 
@@ -285,6 +316,11 @@ def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, sizes: list[
         results["sizes"][n] = entry
         try:
             entry["join"] = join(cluster, operator, audit, n, timeout)
+            entry["hwm_mib"] = operator.hwm_mib()
+            if not entry["join"]["settled"]:
+                entry["error"] = entry["join"]["error"]
+                results["failed"] = n
+                break
             entry["idle"] = idle(operator, audit, env_float("BENCH_SCALE_IDLE_SECONDS", 30))
             entry["churn"] = churn(cluster, operator, audit, n, env_float("BENCH_CHURN_SECONDS", 60),
                                    env_float("BENCH_CHURN_RATE", 10), env_int("BENCH_CHURN_WINDOW", 10), timeout)

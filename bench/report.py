@@ -284,10 +284,13 @@ def scale_section(r: dict, previous: str) -> str:
     for n, e in sc["sizes"].items():
         j, i, c = e.get("join"), e.get("idle"), e.get("churn")
         if j:
-            rows_join.append([str(n), str(j["nodes_added"]), sec(j["create_s"]), sec(j["ds_ready_s"]),
-                              sec(j["cr_ready_s"]), sec(j["lag_s"]), f"{j['status_patches']:.0f}",
-                              f"{j['status_patches'] / j['wall_s']:.2f}", f"{j['cpu_s']:.1f}",
-                              f"{100 * j['cpu_s'] / j['wall_s']:.0f}%"])
+            opt = lambda v: "-" if v is None else sec(v)
+            rows_join.append([str(n), str(j["nodes_added"]), sec(j["create_s"]),
+                              opt(j["ds_ready_s"]) + ("" if j["settled"] else " (never settled)"),
+                              f"{j['stuck_not_ready']}", opt(j["cr_ready_s"]), opt(j["lag_s"]),
+                              f"{j['tracking_median']} / {j['tracking_p99']}",
+                              f"{j['status_patches']:.0f} ({j['status_patches'] / j['wall_s']:.2f}/s)",
+                              f"{j['cpu_s']:.0f} ({100 * j['cpu_s'] / j['wall_s']:.0f}%)"])
         if i:
             rows_idle.append([str(n), f"{i['seconds']:.0f} s", writes_text(i["writes"]), f"{i['passes']:.0f}",
                               f"{i['cpu_s']:.2f}", f"{100 * i['cpu_s'] / i['seconds']:.1f}%"])
@@ -299,7 +302,7 @@ def scale_section(r: dict, previous: str) -> str:
         rss = [f"{x['rss_mib']:.0f}" if x else "-" for x in (j, i, c)]
         rows_mem.append([str(n), *rss, f"{e['hwm_mib']:.0f}" if "hwm_mib" in e else "-"])
         if "error" in e:
-            errors.append(f"**{n} nodes did not complete**: {e['error']}")
+            errors.append(f"**{n} nodes did not complete**: {e['error']}.")
     worked = [n for n, e in sc["sizes"].items() if "error" not in e]
     largest = f"Largest size that completed: **{max(worked, key=int)} nodes**." if worked else "No size completed."
     return "\n".join([
@@ -309,10 +312,13 @@ def scale_section(r: dict, previous: str) -> str:
         ("```\nBENCH_SCALE=1 make bench     # BENCH_SCALE_NODES=1000,5000 BENCH_CHURN_SECONDS=60 BENCH_CHURN_RATE=10\n"
          "```\n"),
         largest + (" " + " ".join(errors) if errors else "") + "\n",
-        ("Join: fake nodes created (8 threads), until the DaemonSet reports all pods ready (the cluster's own "
-         "convergence: the baseline) and until the ClusterNetwork says N/N Ready; lag = the difference.\n"),
-        table(["nodes", "added", "create nodes", "DaemonSet N/N ready", "ClusterNetwork N/N Ready", "lag",
-               "status patches", "patches/s", "operator CPU s", "CPU share"], rows_join) + "\n",
+        ("Join: fake nodes created (8 threads). Baseline: the canal DaemonSet's status settling with a pod on every "
+         "node (unchanged for 10 s; numberReady R, normally N). The operator's figure: its readySummary saying R/N, "
+         "from then on; lag = the difference. *Stuck*: pods kube-controller-manager marked not ready while kwok "
+         "renewed node leases late (made ready again by the bench before the next phases). *Tracking*: once a second "
+         "while every pod was scheduled, |readySummary count − DaemonSet numberReady|, median / p99, in pods.\n"),
+        table(["nodes", "added", "create nodes", "DaemonSet settled", "stuck", "ClusterNetwork says R/N", "lag",
+               "tracking (pods)", "status patches", "operator CPU s (share)"], rows_join) + "\n",
         "Idle at that size:\n",
         table(["nodes", "window", "writes", "passes", "CPU s", "CPU share"], rows_idle) + "\n",
         ("Rolling readiness churn (one pod made not ready per flip, made ready again 10 flips later), then every pod "

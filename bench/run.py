@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -60,6 +61,8 @@ def install_and_wait_ready(cluster, workdir: Path) -> None:
 
 
 def main() -> int:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the operator is stopped and the cluster cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     output = REPO / os.environ.get("BENCH_OUTPUT", "BENCHMARKS.md")
     runs = env_int("BENCH_RUNS", 5)
     changes = env_int("BENCH_CHANGES", 30)
