@@ -144,6 +144,42 @@ def scale_nodes(cluster: Cluster, n: int) -> None:
     subprocess.run([sys.executable, str(REPO / "hack" / "localcluster.py"), "nodes", str(n)], check=True)
 
 
+def wait_crds_serving(cluster: Cluster, timeout: float = 60) -> None:
+    """Until every managed CRD serves its (empty) list of instances. Deleting a CRD whose storage is still being
+    (re)initialised (it was created a moment ago, right after one of the same name was deleted) can leave its
+    customresourcecleanup finalizer failing and backing off for minutes (kube-apiserver logs "storage is
+    (re)initializing"), so installs are let finish this before the next reset. Not part of any timed interval."""
+    import kubernetes
+
+    api = kubernetes.client.CustomObjectsApi(cluster.api_client)
+    crds = cluster.get_json("crd", "-l", MANAGED_SELECTOR)["items"]
+    deadline = time.monotonic() + timeout
+    for crd in crds:
+        spec = crd["spec"]
+        version = next(v["name"] for v in spec["versions"] if v.get("served", True))
+        while True:
+            try:
+                api.list_cluster_custom_object(spec["group"], version, spec["names"]["plural"], limit=1)
+                break
+            except kubernetes.client.exceptions.ApiException:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"CRD {crd['metadata']['name']} does not serve after {timeout:.0f} s")
+                time.sleep(0.1)
+
+
+def _release_stuck_crds(cluster: Cluster) -> list[str]:
+    """CRDs terminating with InstanceDeletionFailed: drop their finalizer (they hold no instances; see above)."""
+    released = []
+    for crd in cluster.get_json("crd", "-l", MANAGED_SELECTOR)["items"]:
+        failed = any(c["type"] == "Terminating" and c.get("reason") == "InstanceDeletionFailed"
+                     for c in (crd.get("status") or {}).get("conditions") or [])
+        if crd["metadata"].get("deletionTimestamp") and failed:
+            cluster.kubectl("patch", "crd", crd["metadata"]["name"], "--type=merge",
+                            "-p", '{"metadata":{"finalizers":null}}', check=False)
+            released.append(crd["metadata"]["name"])
+    return released
+
+
 def reset_cluster(cluster: Cluster) -> None:
     """Remove the ClusterNetwork and everything the operator (or the baseline kubectl) installed, then wait until
     the CNI pods and every labelled object (the Calico CRDs take longest) are gone, so the next install starts from
@@ -154,8 +190,12 @@ def reset_cluster(cluster: Cluster) -> None:
     cluster.kubectl("delete", "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR, "--wait=false",
                     check=False)
     cluster.kubectl("delete", CLUSTER_KINDS, "-l", MANAGED_SELECTOR, "--wait=false", check=False)
-    deadline = time.monotonic() + 180
+    started = time.monotonic()
+    deadline = started + 180
     while time.monotonic() < deadline:
+        if time.monotonic() - started > 15:
+            for name in _release_stuck_crds(cluster):
+                log(f"reset: CRD {name} stuck terminating (InstanceDeletionFailed); removed its finalizer")
         left = cluster.kubectl("get", "pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS, "-o", "name").stdout.split()
         left += cluster.kubectl("get", "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR,
                                 "-o", "name").stdout.split()

@@ -165,7 +165,7 @@ def install_section(r: dict) -> str:
                      for i, (o, k) in enumerate(zip(inst["operator"], inst["kubectl"]))])
     text = [
         "## 1. Install time\n",
-        "```\nmake bench        # or: BENCH_RUNS=5 .venv/bin/python bench/run.py\n```\n",
+        "```\nmake bench        # BENCH_RUNS=7 runs per side\n```\n",
         (f"From nothing (all {inst['objects']} Canal objects deleted and their pods gone) to installed, alternating "
          "the two sides. Operator: `kubectl apply -f clusternetwork.yaml` (mks) until a watch on the ClusterNetwork "
          "sees Applied=True for its generation; the operator was already running. Baseline: `kubectl apply "

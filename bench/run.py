@@ -5,7 +5,7 @@
     BENCH_SCALE=1 .venv/bin/python bench/run.py   (adds the 1,000 / 5,000 node runs; tens of minutes)
 
 Environment (all optional):
-    BENCH_RUNS=5              install runs per side (medians are over these)
+    BENCH_RUNS=7              install runs per side (medians are over these)
     BENCH_CHANGES=30          readiness changes per latency series
     BENCH_IDLE_SECONDS=60     the idle window for operator writes
     BENCH_NODES=3             fake nodes for the default run
@@ -64,7 +64,7 @@ def main() -> int:
     # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the operator is stopped and the cluster cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     output = REPO / os.environ.get("BENCH_OUTPUT", "BENCHMARKS.md")
-    runs = env_int("BENCH_RUNS", 5)
+    runs = env_int("BENCH_RUNS", 7)
     changes = env_int("BENCH_CHANGES", 30)
     idle_seconds = env_float("BENCH_IDLE_SECONDS", 60)
     scale = os.environ.get("BENCH_SCALE", "") not in ("", "0")
