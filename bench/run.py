@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""`make bench`: measure, side by side with a baseline in the same run, and write BENCHMARKS.md.
+
+    .venv/bin/python bench/run.py            (what `make bench` runs; a few minutes)
+    BENCH_SCALE=1 .venv/bin/python bench/run.py   (adds the 1,000 / 5,000 node runs; tens of minutes)
+
+Environment (all optional):
+    BENCH_RUNS=7              install runs per side (medians are over these)
+    BENCH_CHANGES=30          readiness changes per latency series
+    BENCH_IDLE_SECONDS=60     the idle window for operator writes
+    BENCH_NODES=3             fake nodes for the default run
+    BENCH_SCALE=1             run the scale benchmarks too; BENCH_SCALE_NODES=1000,5000 sizes (grown in order),
+                              BENCH_SCALE_IDLE_SECONDS=30, BENCH_CHURN_SECONDS=60, BENCH_CHURN_RATE=10 (flips/s),
+                              BENCH_CHURN_WINDOW=10, BENCH_SCALE_TIMEOUT=1800 (s per wait)
+    BENCH_OUTPUT=BENCHMARKS.md
+    KUBECONFIG_TESTS, AUDIT_LOG_TESTS   benchmark this (disposable, loopback) cluster instead of starting one,
+                              as the test tiers do; without an audit log the write counts are skipped
+
+The local cluster (hack/localcluster.py, this worktree's .cluster/) is started if it is not up, and stopped at the
+end only if this run started it. Raw results (every sample) go to bench/results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_apply
+import bench_latency
+import bench_render
+import bench_writes
+import report
+from common import (
+    REPO,
+    AuditLog,
+    BenchOperator,
+    close_cluster,
+    cr_watch,
+    env_float,
+    env_int,
+    load_average,
+    log,
+    open_cluster,
+    reset_cluster,
+)
+
+
+def install_and_wait_ready(cluster, workdir: Path) -> None:
+    reset_cluster(cluster)
+    with cr_watch(cluster) as watch:
+        cluster.kubectl("apply", "-f", str(workdir / "clusternetwork.yaml"))
+        watch.wait(lambda o: (o.get("status") or {}).get("phase") == "Ready", 180, "ClusterNetwork Ready")
+
+
+def main() -> int:
+    # SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the operator is stopped and the cluster cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    output = REPO / os.environ.get("BENCH_OUTPUT", "BENCHMARKS.md")
+    runs = env_int("BENCH_RUNS", 7)
+    changes = env_int("BENCH_CHANGES", 30)
+    idle_seconds = env_float("BENCH_IDLE_SECONDS", 60)
+    scale = os.environ.get("BENCH_SCALE", "") not in ("", "0")
+    sizes = [int(s) for s in os.environ.get("BENCH_SCALE_NODES", "1000,5000").split(",") if s.strip()]
+    results: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "settings": {"runs": runs, "changes": changes, "idle_seconds": idle_seconds, "scale": scale,
+                     "scale_nodes": sizes if scale else None},
+        "machine": report.machine(),
+        "load_before": load_average(),
+    }
+    t_start = time.monotonic()
+
+    # In-process figures first, before any cluster process competes for the CPU.
+    log("render and CLI start-up")
+    results["render"] = bench_render.render_times(repeat=max(3 * runs, 15))
+    results["cli"] = bench_render.cli_startup(runs=max(2 * runs, 10))
+
+    workdir = Path(tempfile.mkdtemp(prefix="cni-operator-bench-"))
+    cluster = open_cluster(env_int("BENCH_NODES", 3))
+    results["versions"] = report.versions()
+    audit = AuditLog(cluster.audit_log)
+    operator = BenchOperator(cluster, workdir)
+    ok = False
+    try:
+        operator.start()
+        log(f"operator running (pid {operator.pid}, log {operator.log_path})")
+        results["install"] = bench_apply.run(cluster, operator, audit, workdir, runs)
+        install_and_wait_ready(cluster, workdir)
+        results["latency"] = bench_latency.run(cluster, operator, audit, changes)
+        if cluster.audit_log:
+            log(f"idle window: {idle_seconds:.0f} s")
+            results["idle"] = bench_writes.idle(operator, audit, idle_seconds)
+            results["per_change"] = bench_writes.per_change(cluster, operator, audit)
+        if scale:
+            import bench_scale
+
+            if not cluster.audit_log or os.environ.get("KUBECONFIG_TESTS"):
+                results["scale"] = {"skipped": "scale runs need the local cluster (kwok fake nodes)"}
+            else:
+                install_and_wait_ready(cluster, workdir)
+                before = bench_scale.count_nodes(cluster)
+                try:
+                    results["scale"] = bench_scale.run(cluster, operator, audit, sizes)
+                finally:
+                    if not cluster.started_here:  # someone else's cluster: give back the nodes it had
+                        bench_scale.delete_nodes(cluster, keep=before)
+        results["operator_rss_mib_end"] = operator.rss_mib()
+        ok = True
+    finally:
+        results["load_after"] = load_average()
+        results["wall_seconds"] = time.monotonic() - t_start
+        operator.stop()
+        if ok and not cluster.started_here:  # a cluster we stop needs no clean-up
+            try:
+                reset_cluster(cluster)
+            except RuntimeError as e:  # after a scale run the pods of thousands of nodes take a while to go
+                log(f"clean-up incomplete: {e}")
+        operator.revoke()
+        close_cluster(cluster)
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir} (operator log: {operator.log_path})")
+    (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    output.write_text(report.markdown(results, previous=output.read_text() if output.exists() else ""))
+    log(f"wrote {output} in {results['wall_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
