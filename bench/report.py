@@ -258,9 +258,20 @@ def render_section(r: dict) -> str:
          "templating.\n"),
         table(["provider", "objects", "YAML", "render warm", "render cold", "parse YAML (baseline)", "warm ratio",
                "cold ratio"], rows) + "\n",
+        *assess_part(r),
         f"CLI wall time, median of {cli['runs']} interleaved runs each:\n",
         table(["command", "wall time", "ratio to python"], rows_cli) + "\n",
     ])
+
+
+def assess_part(r: dict) -> list[str]:
+    assess = r.get("assess")
+    if not assess:
+        return []
+    rows = [[str(n), ms(t), f"{100 * t:.1f}%"] for n, t in assess.items()]
+    return [("`health.assess` in-process over synthetic node and pod views (what every reconcile pass computes, on "
+             "the event loop the watches share), against the 1 s minimum spacing of passes:\n"),
+            table(["nodes", "assess", "share of 1 s"], rows) + "\n"]
 
 
 def scale_section(r: dict, previous: str) -> str:
