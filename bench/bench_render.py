@@ -10,6 +10,10 @@ when PyYAML has it). That is the least a tool shipping a static manifest must do
 price of templating (jinja2, the per-version catalog, the spec -> context step, labels, ordering) over not
 templating at all. Comparing with yaml.safe_dump of the result would measure the emitter, which render never runs.
 
+Health at size: `health.assess` (the pure function every pass runs: node coverage, pod problems, conditions) over
+synthetic views of N nodes with one ready canal pod each (the same projections the operator's indexes keep), next to
+the 1 s minimum spacing of passes it has to fit in. It runs on the event loop kopf's watches share.
+
 CLI start-up: wall time of `cni-operator versions` (a real command: imports, argument parsing, the catalog) against
 `python -c pass` with the same interpreter, interleaved in one loop.
 """
@@ -66,6 +70,44 @@ def render_times(repeat: int) -> dict:
             "ratio_warm": median(samples["warm"]) / median(samples["baseline"]),
             "ratio_cold": median(samples["cold"]) / median(samples["baseline"]),
         }
+    return out
+
+
+def assess_times(sizes: tuple[int, ...] = (3, 1000, 5000), repeat: int = 5) -> dict:
+    import datetime as dt
+
+    from cni_operator import health
+    from cni_operator.projections import node_view, pod_view
+
+    now = dt.datetime.now(dt.UTC)
+    ts = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    running = {"running": {"startedAt": ts}}
+
+    def node(i: int) -> dict:
+        return node_view({"metadata": {"name": f"kwok-node-{i}", "creationTimestamp": ts, "labels": {}},
+                          "spec": {}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+
+    def pod(i: int) -> dict:
+        return pod_view({
+            "metadata": {"name": f"canal-{i:05d}", "namespace": "kube-system", "labels": {"k8s-app": "canal"}},
+            "spec": {"nodeName": f"kwok-node-{i}"},
+            "status": {"phase": "Running",
+                       "conditions": [{"type": t, "status": "True", "lastTransitionTime": ts}
+                                      for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+                       "containerStatuses": [{"name": c, "ready": True, "restartCount": 0, "state": running}
+                                             for c in ("calico-node", "kube-flannel")]}})
+
+    out = {}
+    for n in sizes:
+        nodes, pods = [node(i) for i in range(n)], [pod(i) for i in range(n)]
+        ds = {"kind": "DaemonSet", "metadata": {"name": "canal", "generation": 1},
+              "status": {"observedGeneration": 1, "desiredNumberScheduled": n, "numberReady": n,
+                         "updatedNumberScheduled": n, "numberUnavailable": 0}}
+        number = 20 if n < 1000 else 2
+
+        def once(ds=ds, nodes=nodes, pods=pods):
+            return health.assess(ds, nodes, pods, now, generation=1, applied=True, provider="canal")
+        out[n] = median([_per_call(once, number) for _ in range(repeat)])
     return out
 
 

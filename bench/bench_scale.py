@@ -18,6 +18,7 @@ Only for the local cluster (hack/localcluster.py): it needs kwok to run the fake
 from __future__ import annotations
 
 import functools
+import json
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,14 @@ def _ds_status(obj: dict) -> dict:
     return obj.get("status") or {}
 
 
+def pending_pods(cluster: Cluster) -> int:
+    """Canal pods still Pending (kwok has not run them yet)."""
+    core = kubernetes.client.CoreV1Api(cluster.api_client)
+    response = core.list_namespaced_pod(CNI_NAMESPACE, label_selector="k8s-app=canal",
+                                        field_selector="status.phase=Pending", _preload_content=False)
+    return len(json.loads(response.data)["items"])
+
+
 def _summary_count(obj: dict | None) -> int | None:
     summary = ((obj or {}).get("status") or {}).get("readySummary") or ""
     try:
@@ -143,8 +152,8 @@ def _summary_count(obj: dict | None) -> int | None:
 
 def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, timeout: float,
          stable: float = 10.0) -> dict:
-    """Nodes join. Done when the DaemonSet has a pod on every node and its status has not changed for STABLE
-    seconds (numberReady R), and the ClusterNetwork says R/N. Never done when the cluster keeps changing: then the
+    """Nodes join. Done when the DaemonSet has a pod on every node, none of them Pending, and its status has not
+    changed for STABLE seconds (numberReady R), and the ClusterNetwork says R/N. Never done when the cluster keeps changing: then the
     result says so, with how closely the status tracked the DaemonSet meanwhile.
 
     R can be below N on an overloaded machine: when kwok renews the node leases late, kube-controller-manager's
@@ -174,7 +183,8 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
         created = time.monotonic() - t0
         log(f"scale {n}: {n - have} nodes created in {created:.1f} s; waiting for the DaemonSet and the status")
         deadline = t0 + timeout
-        last_change = next_sample = next_log = time.monotonic()
+        last_change = next_sample = next_log = next_pending = time.monotonic()
+        pending = None
         while True:
             if _drain_into(ds_w, ds_hist):
                 last_change = time.monotonic()
@@ -189,16 +199,20 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
                 rss_peak = max(rss_peak, operator.rss_mib())
                 if scheduled and counted is not None:
                     gaps.append(abs(counted - ready))
+            if scheduled and now >= next_pending:  # kwok may still be starting pods while the DaemonSet is quiet
+                next_pending = now + 3.0
+                pending = pending_pods(cluster)
             if now >= next_log:
                 next_log = now + 60
                 log(f"scale {n}: {now - t0:.0f} s: DaemonSet {ready}/{st.get('desiredNumberScheduled')} ready, "
-                    f"ClusterNetwork {counted}/{n}")
-            if scheduled and now - last_change >= stable and counted == ready:
+                    f"{pending} pending, ClusterNetwork {counted}/{n}")
+            if scheduled and pending == 0 and now - last_change >= stable and counted == ready:
                 break
             if now > deadline:
-                error = (f"not settled after {timeout:.0f} s: the DaemonSet still changed every few seconds "
-                         f"(numberReady {ready} of {n} at the end; kwok's node leases lag and the node lifecycle "
-                         f"controller keeps marking pods not ready), so there was no final count to reach")
+                error = (f"not settled after {timeout:.0f} s: at the end the DaemonSet had {ready} of {n} pods "
+                         f"ready, {pending} still Pending, its status last changed {now - last_change:.0f} s "
+                         f"before, and the ClusterNetwork said {counted}/{n} (kwok's node leases lag on this "
+                         f"machine, so the node lifecycle controller keeps marking nodes and their pods not ready)")
                 break
         after = _counters(operator)
         if error is None:
@@ -236,11 +250,12 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
 
 
 def heal(cluster: Cluster, cr: Watch, n: int) -> float:
-    """Make every CNI pod (canal, calico-kube-controllers) that is not ready ready again (as the admin); seconds
-    until the status says N/N with phase Ready."""
+    """Make every Running CNI pod (canal, calico-kube-controllers) that is not ready ready again (as the admin);
+    seconds until the status says N/N with phase Ready. Pending pods are left to kwok: marking one of those ready
+    would take it out of kwok's hands for good."""
     core = kubernetes.client.CoreV1Api(cluster.api_client)
     pods = cluster.get_json("pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS)["items"]
-    stuck = [p for p in pods if not _pod_ready(p)]
+    stuck = [p for p in pods if p["status"].get("phase") == "Running" and not _pod_ready(p)]
     t0 = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda p: _patch(core, p, True), stuck))

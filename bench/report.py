@@ -1,4 +1,4 @@
-"""BENCHMARKS.md from the results of one run: machine, versions, date, every figure as a table with its baseline,
+"""BENCHMARKS.md from the results of one run (`python bench/report.py` rewrites it from bench/results.json): machine, versions, date, every figure as a table with its baseline,
 ratio and target, the command to reproduce it, and every missed target named with what the run measured about it.
 
 The scale section is only measured with BENCH_SCALE=1; a default run keeps the previous scale section (between the
@@ -258,9 +258,20 @@ def render_section(r: dict) -> str:
          "templating.\n"),
         table(["provider", "objects", "YAML", "render warm", "render cold", "parse YAML (baseline)", "warm ratio",
                "cold ratio"], rows) + "\n",
+        *assess_part(r),
         f"CLI wall time, median of {cli['runs']} interleaved runs each:\n",
         table(["command", "wall time", "ratio to python"], rows_cli) + "\n",
     ])
+
+
+def assess_part(r: dict) -> list[str]:
+    assess = r.get("assess")
+    if not assess:
+        return []
+    rows = [[str(n), ms(t), f"{100 * t:.1f}%"] for n, t in assess.items()]
+    return [("`health.assess` in-process over synthetic node and pod views (what every reconcile pass computes, on "
+             "the event loop the watches share), against the 1 s minimum spacing of passes:\n"),
+            table(["nodes", "assess", "share of 1 s"], rows) + "\n"]
 
 
 def scale_section(r: dict, previous: str) -> str:
@@ -287,7 +298,8 @@ def scale_section(r: dict, previous: str) -> str:
             opt = lambda v: "-" if v is None else sec(v)
             rows_join.append([str(n), str(j["nodes_added"]), sec(j["create_s"]),
                               opt(j["ds_ready_s"]) + ("" if j["settled"] else " (never settled)"),
-                              f"{j['stuck_not_ready']}", opt(j["cr_ready_s"]), opt(j["lag_s"]),
+                              f"{j['stuck_not_ready']}" + ("" if j["settled"] else " not ready at the end"),
+                              opt(j["cr_ready_s"]), opt(j["lag_s"]),
                               f"{j['tracking_median']} / {j['tracking_p99']}",
                               f"{j['status_patches']:.0f} ({j['status_patches'] / j['wall_s']:.2f}/s)",
                               f"{j['cpu_s']:.0f} ({100 * j['cpu_s'] / j['wall_s']:.0f}%)"])
@@ -335,3 +347,14 @@ def markdown(r: dict, previous: str = "") -> str:
     parts = [header(r), summary(r), install_section(r), latency_section(r), writes_section(r),
              scale_section(r, previous), render_section(r)]
     return "\n".join(p for p in parts if p)
+
+
+if __name__ == "__main__":
+    import json
+
+    from common import REPO
+
+    target = REPO / "BENCHMARKS.md"
+    results = json.loads((REPO / "bench" / "results.json").read_text())
+    target.write_text(markdown(results, previous=target.read_text() if target.exists() else ""))
+    print(f"wrote {target} from bench/results.json")

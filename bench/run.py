@@ -82,6 +82,7 @@ def main() -> int:
     log("render and CLI start-up")
     results["render"] = bench_render.render_times(repeat=max(3 * runs, 15))
     results["cli"] = bench_render.cli_startup(runs=max(2 * runs, 10))
+    results["assess"] = bench_render.assess_times()
 
     workdir = Path(tempfile.mkdtemp(prefix="cni-operator-bench-"))
     cluster = open_cluster(env_int("BENCH_NODES", 3))
@@ -129,7 +130,16 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log(f"kept {workdir} (operator log: {operator.log_path})")
-    (REPO / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    raw = REPO / "bench" / "results.json"
+    if "scale" not in results and raw.exists():  # keep the raw data of the scale section BENCHMARKS.md carries over
+        try:
+            previous = json.loads(raw.read_text())
+        except ValueError:
+            previous = {}
+        if "scale" in previous or "scale_carried_over" in previous:
+            results["scale_carried_over"] = previous.get("scale_carried_over") or {
+                "started": previous.get("started"), "machine": previous.get("machine"), "scale": previous["scale"]}
+    raw.write_text(json.dumps(results, indent=1, default=str) + "\n")
     output.write_text(report.markdown(results, previous=output.read_text() if output.exists() else ""))
     log(f"wrote {output} in {results['wall_seconds']:.0f} s")
     return 0
