@@ -61,7 +61,6 @@ class Runtime:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
-        self._event_since_pass = False
         self.reconciler = None
         self.peering: Peering | None = None  # set by the runner unless --standalone
 
@@ -151,13 +150,13 @@ class Runtime:
             self._timers = [t for t in self._timers if not t.cancelled()]
             self._timers.append(self._loop.call_later(delay, self._wake.set))
         else:
-            self._event_since_pass = True
             self._wake.set()
 
     async def _paused_by_peer(self) -> bool:
         """kopf stops delivering events while a higher-priority peer is alive, but a retry or back-off timer this
-        replica set while it was active still fires. Before a pass that only a timer asked for, look at the peering
-        object the way kopf does, so a paused replica never acts on what it saw before the pause."""
+        replica set while it was active still fires, and a poke that came just before the pause is served up to
+        min_interval later. So before every pass (with peering only: one GET), look at the peering object the way
+        kopf does: a paused replica never acts on what it saw before the pause."""
         if self.peering is None or self.reconciler is None:
             return False
         ref = ObjectRef("kopf.dev/v1", "KopfPeering", self.peering.name, self.peering.namespace)
@@ -177,9 +176,8 @@ class Runtime:
                 await asyncio.sleep(spacing)  # rate limit under churn; the pass then sees every change so far
             self._wake.clear()
             last_pass = time.monotonic()
-            by_event, self._event_since_pass = self._event_since_pass, False
-            if not by_event and await self._paused_by_peer():
-                self.logger.info("a higher-priority replica is active: skipping a timed pass")
+            if await self._paused_by_peer():
+                self.logger.info("a higher-priority replica is active: skipping a pass")
                 continue  # resumed, kopf re-lists everything: those events start the next pass
             try:
                 retry_in = await self.reconciler.step(self.clusternetwork)
