@@ -131,8 +131,10 @@ def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit
     _high, high_user = replica("cni-operator-a", HIGH)
     wait_for(lambda: sorted(p["priority"] for p in _peers(cluster).values()) == [LOW, HIGH], timeout=30,
              what="both replicas in the KopfPeering object")
+    joined = audit_log.mark()
+    wait_for(lambda: _acting(audit_log, joined, high_user), timeout=30, what="the higher-priority replica to act")
+    # From the active replica's first write on (a pass the other had in flight when it paused has ended by then):
     mark = audit_log.mark()
-    wait_for(lambda: _acting(audit_log, mark, high_user), timeout=30, what="the higher-priority replica to act")
     wait_quiet(15)  # observation window: longer than the paused replica's back-off timer
     by_low = _acting(audit_log, mark, low_user)
     assert not by_low, f"the paused replica wrote: {describe(by_low)}"
