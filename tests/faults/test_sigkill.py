@@ -73,7 +73,7 @@ def test_sigkill_during_install_converges_to_the_rendered_inventory(cluster, sta
     _report("install", rows, span)
 
 
-def test_sigkill_during_upgrade_and_downgrade_converges_and_prunes(cluster, start_operator, audit_log, wait_for):
+def test_sigkill_during_upgrade_and_downgrade_converges_and_prunes(cluster, start_operator, audit_log):
     random = rng("upgrade")
     operator = start_operator()
     assert apply_clusternetwork(cluster, V31).returncode == 0
