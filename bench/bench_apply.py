@@ -103,7 +103,7 @@ def kubectl_install(cluster: Cluster, audit: AuditLog, manifest: Path) -> dict:
 
 def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, workdir: Path, runs: int) -> dict:
     cr_file = workdir / "clusternetwork.yaml"
-    cr_file.write_text(yaml.safe_dump(CR))
+    cr_file.write_text(yaml.safe_dump(CR))  # the spec as first applied (the writes benchmark changed it since)
     manifest, count = rendered_manifest(workdir)
     ops: list[dict] = []
     base: list[dict] = []
