@@ -68,11 +68,21 @@ def operator_install(cluster: Cluster, watch: Watch, audit: AuditLog, cr_file: P
     at, _ = watch.wait(lambda o: o["metadata"].get("uid") == uid and applied_current(o), timeout=120,
                        what="Applied=True")
     total = at - t0
-    events = audit.events(mark)
-    create = next(e for e in events if _ref(e).get("resource") == "clusternetworks" and e["verb"] == "create")
-    ours = audit.writes(mark)
-    managed = [e for e in ours if _ref(e).get("resource") not in ("clusternetworks", "events")]
-    status = next(e for e in ours if _ref(e).get("subresource") == "status" and received(e) > received(create))
+    # The watch can deliver the status before kube-apiserver has written the request's audit entry (it logs at
+    # ResponseComplete): read until the status patch is there.
+    deadline = time.monotonic() + 10
+    while True:
+        events = audit.events(mark)
+        create = next(e for e in events if _ref(e).get("resource") == "clusternetworks" and e["verb"] == "create")
+        ours = audit.writes(mark)
+        managed = [e for e in ours if _ref(e).get("resource") not in ("clusternetworks", "events")]
+        status = next((e for e in ours if _ref(e).get("subresource") == "status" and received(e) > received(create)),
+                      None)
+        if status is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if status is None:
+        raise RuntimeError("the operator's status patch is not in the audit log 10 s after the watch saw it")
     seconds = lambda a, b: (b - a).total_seconds()
     return {
         "total": total,
@@ -85,12 +95,17 @@ def operator_install(cluster: Cluster, watch: Watch, audit: AuditLog, cr_file: P
     }
 
 
-def kubectl_install(cluster: Cluster, audit: AuditLog, manifest: Path) -> dict:
+def kubectl_install(cluster: Cluster, audit: AuditLog, manifest: Path, count: int) -> dict:
     mark = audit.mark()
     wall0, t0 = time.time(), time.monotonic()
     cluster.kubectl("apply", "--server-side", f"--field-manager={BASELINE_MANAGER}", "-f", str(manifest))
     total = time.monotonic() - t0
-    ours = [e for e in audit.events(mark) if f"fieldManager={BASELINE_MANAGER}" in e.get("requestURI", "")]
+    deadline = time.monotonic() + 10  # audit entries are written as responses complete: let the last ones land
+    while True:
+        ours = [e for e in audit.events(mark) if f"fieldManager={BASELINE_MANAGER}" in e.get("requestURI", "")]
+        if len(ours) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     first, last = min(received(e) for e in ours), max(completed(e) for e in ours)
     return {
         "total": total,
@@ -103,7 +118,7 @@ def kubectl_install(cluster: Cluster, audit: AuditLog, manifest: Path) -> dict:
 
 def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, workdir: Path, runs: int) -> dict:
     cr_file = workdir / "clusternetwork.yaml"
-    cr_file.write_text(yaml.safe_dump(CR))
+    cr_file.write_text(yaml.safe_dump(CR))  # the spec as first applied (the writes benchmark changed it since)
     manifest, count = rendered_manifest(workdir)
     ops: list[dict] = []
     base: list[dict] = []
@@ -113,7 +128,7 @@ def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, workdir: Pat
         operator_install(cluster, watch, audit, cr_file)
         wait_crds_serving(cluster)
         reset_cluster(cluster)
-        kubectl_install(cluster, audit, manifest)
+        kubectl_install(cluster, audit, manifest, count)
         wait_crds_serving(cluster)
         for i in range(runs):
             order = ("operator", "kubectl") if i % 2 == 0 else ("kubectl", "operator")
@@ -123,7 +138,7 @@ def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, workdir: Pat
                 if side == "operator":
                     ops.append(operator_install(cluster, watch, audit, cr_file))
                 else:
-                    base.append(kubectl_install(cluster, audit, manifest))
+                    base.append(kubectl_install(cluster, audit, manifest, count))
                 wait_crds_serving(cluster)
                 last = (ops if side == "operator" else base)[-1]
                 log(f"install run {i + 1}/{runs} {side}: {last['total']:.3f} s "

@@ -235,7 +235,7 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
         "stuck_not_ready": n - ready,
         "cr_ready_s": t_cr - t0 if error is None else None,
         "lag_s": t_cr - t_ds if error is None else None,
-        "heal_s": healed if error is None else None,
+        "heal": healed if error is None else None,
         "tracking_samples": len(gaps),
         "tracking_median": ordered[len(ordered) // 2] if ordered else None,
         "tracking_p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else None,
@@ -249,19 +249,29 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
     }
 
 
-def heal(cluster: Cluster, cr: Watch, n: int) -> float:
-    """Make every Running CNI pod (canal, calico-kube-controllers) that is not ready ready again (as the admin);
-    seconds until the status says N/N with phase Ready. Pending pods are left to kwok: marking one of those ready
-    would take it out of kwok's hands for good."""
+def heal(cluster: Cluster, cr: Watch, n: int, timeout: float = 600) -> dict:
+    """Make every Running CNI pod (canal, calico-kube-controllers) that is not ready ready again (as the admin), in
+    rounds 15 s apart while the node lifecycle controller keeps marking more, until the status says N/N with phase
+    Ready. Pending pods are left to kwok: marking one of those ready would take it out of kwok's hands for good."""
     core = kubernetes.client.CoreV1Api(cluster.api_client)
-    pods = cluster.get_json("pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS)["items"]
-    stuck = [p for p in pods if p["status"].get("phase") == "Running" and not _pod_ready(p)]
     t0 = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda p: _patch(core, p, True), stuck))
-    at, _ = cr.wait(_all_ready(n), timeout=600, what=f"ClusterNetwork {n}/{n} after making the stuck pods ready")
-    log(f"scale {n}: made {len(stuck)} stuck pods ready; {n}/{n} after {at - t0:.1f} s")
-    return at - t0
+    rounds, patched = 0, 0
+    while True:
+        pods = cluster.get_json("pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS)["items"]
+        stuck = [p for p in pods if p["status"].get("phase") == "Running" and not _pod_ready(p)]
+        if stuck:
+            rounds += 1
+            patched += len(stuck)
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda p: _patch(core, p, True), stuck))
+        try:
+            at, _ = cr.wait(_all_ready(n), timeout=15, what=f"ClusterNetwork {n}/{n}")
+            break
+        except TimeoutError:
+            if time.monotonic() - t0 > timeout:
+                raise
+    log(f"scale {n}: made {patched} stuck pods ready in {rounds} rounds; {n}/{n} after {at - t0:.1f} s")
+    return {"seconds": at - t0, "pods": patched, "rounds": rounds}
 
 
 def idle(operator: BenchOperator, audit: AuditLog, seconds: float) -> dict:

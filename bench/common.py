@@ -429,30 +429,44 @@ class AuditLog:
     def __init__(self, path: Path | None):
         self.path = path
 
-    def mark(self) -> tuple[dt.datetime, int]:
-        size = self.path.stat().st_size if self.path and self.path.exists() else 0
-        return dt.datetime.now(dt.UTC), size
+    def mark(self) -> tuple[dt.datetime, int, int]:
+        """Now, the log's size and its inode: where to start reading for what happens from now on."""
+        stat = self.path.stat() if self.path and self.path.exists() else None
+        return dt.datetime.now(dt.UTC), stat.st_size if stat else 0, stat.st_ino if stat else 0
 
-    def events(self, since: tuple[dt.datetime, int]) -> list[dict]:
+    def _files(self, since: tuple[dt.datetime, int, int]) -> list[tuple[Path, int]]:
+        """(file, offset) to read, oldest first. kube-apiserver rotates the log (--audit-log-maxsize) to
+        audit-<time>.log beside it; with thousands of fake nodes renewing leases that happens within minutes."""
+        start, offset, inode = since
+        rotated = sorted(self.path.parent.glob(f"{self.path.stem}-*{self.path.suffix}"),
+                         key=lambda p: p.stat().st_mtime)
+        files = []
+        for path in [*rotated, self.path]:
+            stat = path.stat()
+            if stat.st_ino == inode:
+                files.append((path, offset if stat.st_size >= offset else 0))
+            elif stat.st_mtime >= start.timestamp():
+                files.append((path, 0))
+        return files
+
+    def events(self, since: tuple[dt.datetime, int, int]) -> list[dict]:
         """Every audited request (writes only, by the policy) received after SINCE, oldest first."""
         if not self.path or not self.path.exists():
             return []
-        start, offset = since
-        if self.path.stat().st_size < offset:
-            offset = 0  # rotated
         out = []
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            for raw in f:
-                try:
-                    ev = json.loads(raw)
-                except ValueError:
-                    continue
-                if received(ev) >= start:
-                    out.append(ev)
+        for path, offset in self._files(since):
+            with open(path, "rb") as f:
+                f.seek(offset)
+                for raw in f:
+                    try:
+                        ev = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if received(ev) >= since[0]:
+                        out.append(ev)
         return out
 
-    def writes(self, since: tuple[dt.datetime, int], user: str = OPERATOR_USER) -> list[dict]:
+    def writes(self, since: tuple[dt.datetime, int, int], user: str = OPERATOR_USER) -> list[dict]:
         return [ev for ev in self.events(since)
                 if ev.get("user", {}).get("username") == user and ev.get("verb") in WRITE_VERBS]
 
