@@ -1,7 +1,8 @@
 """Helpers for the fault tier: what "converged" means, who wrote what (audit log), and a seeded random source.
 
 Converged, as a user would check it after any fault:
-  * the ClusterNetwork is Ready=True for its current generation, at the version the spec asks for;
+  * the ClusterNetwork is Ready=True, Progressing=False and Degraded=False for its current generation, at the version
+    the spec asks for;
   * status.applied.inventory lists exactly the objects render(spec) produces (no more, no fewer, no duplicates);
   * every one of them exists in the cluster, and nothing else in the cluster carries the managed-by label
     (so an object a previous version rendered, e.g. a v3.31-only CRD, has been pruned);
@@ -130,6 +131,13 @@ def check_converged(cluster, spec: dict, *, daemonset: str = "canal") -> dict:
         f"Ready is {ready.get('status')}/{ready.get('reason')} for generation {ready.get('observedGeneration')} "
         f"(current {generation}): {ready.get('message')}")
     assert status.get("observedGeneration") == generation, status.get("observedGeneration")
+    # Settled as `kubectl wait` would see it: no rollout or start-up left to report, no problem. (Ready alone can be
+    # True while the DaemonSet still counts a pod unavailable; the status changes once more when it stops.)
+    for kind in ("Progressing", "Degraded"):
+        got = condition(cnet, kind)
+        assert got.get("status") == "False" and got.get("observedGeneration") == generation, (
+            f"{kind} is {got.get('status')}/{got.get('reason')} for generation {got.get('observedGeneration')}: "
+            f"{got.get('message')}")
     assert status.get("version") == version, f"status.version {status.get('version')}, want {version}"
     inventory = inventory_refs(cnet)
     assert len(inventory) == len(set(inventory)), f"duplicates in status.applied.inventory: {inventory}"
@@ -171,6 +179,22 @@ def check_crd_apis_served(cluster) -> None:
 def wait_converged(cluster, spec: dict, timeout: float = 90, **kwargs) -> dict:
     return wait_for(lambda: check_converged(cluster, spec, **kwargs), timeout=timeout,
                     what=f"convergence to exactly the render of {spec}")
+
+
+def status_changes(before: dict, after: dict) -> list[str]:
+    """What differs between two reads of a ClusterNetwork's status, a line per field (conditions by type): the
+    explanation a failure message needs when the operator wrote a status it was expected not to write."""
+    old, new = before.get("status") or {}, after.get("status") or {}
+    out = []
+    for key in sorted((set(old) | set(new)) - {"conditions"}):
+        if old.get(key) != new.get(key):
+            out.append(f"{key}: {json.dumps(old.get(key))[:300]} -> {json.dumps(new.get(key))[:300]}")
+    old_c = {c["type"]: c for c in old.get("conditions") or []}
+    new_c = {c["type"]: c for c in new.get("conditions") or []}
+    for kind in sorted(set(old_c) | set(new_c)):
+        if old_c.get(kind) != new_c.get(kind):
+            out.append(f"condition {kind}: {json.dumps(old_c.get(kind))} -> {json.dumps(new_c.get(kind))}")
+    return out
 
 
 def events_for(cluster, cnet: dict, reason: str) -> list[dict]:

@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, AuditFollower, describe, is_write, wait_converged, writes
-from operator_harness import OPERATOR_USER, apply_clusternetwork, wait_quiet
+from faultkit import SUMMARY, AuditFollower, describe, is_write, status_changes, wait_converged, writes
+from operator_harness import OPERATOR_USER, apply_clusternetwork, get_clusternetwork, wait_quiet
 from support import REPO
 
 MKS = {"clusterType": "mks"}
@@ -45,14 +45,15 @@ def test_control_plane_crash_mid_install_operator_reconnects_and_converges(clust
         time.sleep(0.003)
     outage = restart(component, down=2)
     started = time.monotonic()
-    wait_converged(cluster, MKS, timeout=120)
+    settled = wait_converged(cluster, MKS, timeout=120)
     converged = time.monotonic() - started
     assert operator.alive() and operator.proc.pid == pid, "the operator process must survive the outage"
 
     mark = audit_log.mark()
     wait_quiet(IDLE_SECONDS)  # observation window: the converged operator must not write at all
     idle = writes(audit_log, mark, OPERATOR_USER)
-    assert not idle, f"writes by the operator in an idle window after the {component} restart: {describe(idle)}"
+    assert not idle, (f"writes by the operator in an idle window after the {component} restart: {describe(idle)}; "
+                      f"status changes: {status_changes(settled, get_clusternetwork(cluster))}")
     assert operator.alive()
     SUMMARY.add(f"{component} SIGKILLed after {seen} install writes, back after {outage:.1f}s; the same operator "
                 f"converged {converged:.1f}s later (the CNI's APIs served); {IDLE_SECONDS}s idle window: 0 writes")
