@@ -23,6 +23,18 @@ SINGULAR = "clusternetwork"
 SHORT_NAMES = ["cnet"]
 SINGLETON_NAME = "default"
 
+# What a patterned field accepts, in words: a regular expression does not help a person. The CRD's rule for each
+# pattern (crd.py) and `cni-operator validate` (validation.py) both say "must be <these words>".
+FIELD_WORDS: dict[str, str] = {
+    "spec.cni.version": "a version such as v3.32.1 (`cni-operator versions` lists them)",
+    "spec.podCIDR": "an IPv4 network in CIDR notation with a prefix between /8 and /28, such as 10.244.0.0/16",
+    "spec.mtu": "0 (automatic) or an integer between 576 and 9001",
+    "spec.registry": "a registry host with optional :port and /path in lower case, such as mirror.local:5000, "
+    "or empty for the images' own registries",
+    "spec.awsVpcCni.region": "an AWS region such as us-west-2",
+    "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
+}
+
 
 class _Model(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are an error, not silently dropped."""
@@ -124,6 +136,7 @@ class AwsVpcCniOptions(_Model):
 
     region: str = Field(
         "us-west-2",
+        max_length=32,
         pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
         description="AWS region of the cluster; selects the ECR registry the images come from.",
     )

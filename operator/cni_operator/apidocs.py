@@ -30,7 +30,6 @@ Check a file before applying it: `cni-operator validate -f clusternetwork.yaml`.
 # The operator reports a failure as condition Degraded with reason InvalidConfiguration.
 OPERATOR_CHECKS = (
     "`spec.cni.version` is a version of the catalog for the provider (`cni-operator versions`).",
-    "`spec.podCIDR` has no host bits set (10.244.0.0/16, not 10.244.1.0/16).",
     (
         "For eks, `spec.awsVpcCni.region` (default us-west-2) is a region with a known EKS image registry, "
         "unless `spec.registry` names a mirror."
@@ -116,7 +115,9 @@ def to_markdown() -> str:
     out.extend(f"{i}. {rule.words} Message: *{rule.message}*.\n" for i, rule in enumerate(crd.RULES, start=1))
     out.append(
         "\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
-        "table above. These checks need data the apiserver does not have; the operator reports them as "
+        "table above. Each pattern is checked by a CEL rule with the same expression, so its message says in words "
+        "what the field takes, with the value given (e.g. *must be an AWS region such as us-west-2, not "
+        "US-WEST-2*), not the regular expression.\n\nThese checks need data the apiserver does not have; the operator reports them as "
         "condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
         "too:\n\n"
     )

@@ -77,6 +77,17 @@ RULES: tuple[Rule, ...] = (
         "changing it would cut every pod off the network'",
     ),
     Rule(
+        "spec.podCIDR",
+        # The pattern checks the shape; Kubernetes' CIDR library (CEL) also sees host bits, which pydantic rejects
+        # too: 10.244.0.1/16 would otherwise pass admission and only fail in the operator.
+        "!isCIDR(self) || cidr(self) == cidr(self).masked()",
+        "podCIDR must be a network address: its host bits are set",
+        "`spec.podCIDR` is a network address (no host bits set): 10.244.0.0/16, not 10.244.0.1/16.",
+        # (The network itself, string(cidr(self).masked()), is over the API server's cost budget for messages.)
+        message_expression="'podCIDR ' + self + ' has host bits set: write the network address, such as "
+        "10.244.0.0/16 for 10.244.1.0/16'",
+    ),
+    Rule(
         "spec.cni.provider",
         "self == oldSelf",
         "cni.provider cannot change once set",
@@ -340,6 +351,34 @@ def _add_rules(root: dict) -> None:
         node.update(_ordered(node))
 
 
+def _patterns_as_rules(node: dict, path: str) -> None:
+    """Swap each OpenAPI `pattern` for a CEL rule with the same expression (both are Go RE2) and a message in words.
+
+    The API server's pattern error quotes the regular expression (`should match '^((25[0-5]|2[0-4]...'`), which
+    names the field but not what to write; the rule says "must be <api.FIELD_WORDS[path]>" and shows the value.
+    """
+    for name, child in node.get("properties", {}).items():
+        _patterns_as_rules(child, f"{path}.{name}")
+    if "items" in node:
+        _patterns_as_rules(node["items"], f"{path}[]")
+    pattern = node.pop("pattern", None)
+    if pattern is None:
+        return
+    if path not in api.FIELD_WORDS:
+        raise SchemaError(f"{path}: a pattern needs its words in api.FIELD_WORDS (what a person should write)")
+    if "'" in pattern or "maxLength" not in node:
+        raise SchemaError(f"{path}: a patterned string needs maxLength (CEL cost) and no single quote in the pattern")
+    words = api.FIELD_WORDS[path]
+    matches = f"self.matches(r'{pattern}')"
+    entry = {"rule": matches, "message": f"must be {words}"}
+    if node.get("x-kubernetes-int-or-string"):
+        entry["rule"] = f"type(self) != string || {matches}"  # the integer branch has its own minimum/maximum
+    else:
+        entry["messageExpression"] = "'must be " + words.replace("'", "\\'") + ", not ' + self"
+    node.setdefault("x-kubernetes-validations", []).append(entry)
+    node.update(_ordered(node))
+
+
 def openapi_schema() -> dict:
     """The whole openAPIV3Schema of the CRD's only version."""
     root: dict[str, Any] = {
@@ -361,6 +400,7 @@ def openapi_schema() -> dict:
             "status": status_schema(),
         },
     }
+    _patterns_as_rules(root["properties"]["spec"], "spec")
     _add_rules(root)
     return root
 

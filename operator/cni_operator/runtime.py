@@ -2,7 +2,9 @@
 
 Handlers only record what they saw and poke the loop. The loop runs one level-based pass for the ClusterNetwork:
 the first poke is served at once (low latency), a burst of pokes is folded into one pass, and passes are spaced at
-least `min_interval` apart so status is patched at most about once a second under churn.
+least `min_interval` apart so status is patched at most about once a second under churn. A change of what the user
+asks for (a new ClusterNetwork, a new generation, a deletion) is not held back by the spacing: it comes at the rate
+people and their tools edit the resource, not at the rate pods flap, and it is what they wait for.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from dataclasses import dataclass
 
 from . import api
 from .render import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
+
+
+def intent(body: dict | None) -> tuple | None:
+    """What the user asks for, as far as pacing goes: which ClusterNetwork, which generation, being deleted or not."""
+    if body is None:
+        return None
+    meta = body.get("metadata") or {}
+    return (meta.get("uid"), meta.get("generation"), bool(meta.get("deletionTimestamp")))
 
 
 def _rv(body: dict | None) -> int:
@@ -58,6 +68,7 @@ class Runtime:
         self.managed: dict[ObjectRef, dict] = {}
         self.node_views: dict[str, dict] = {}
         self._wake: asyncio.Event | None = None
+        self._new_intent: asyncio.Event | None = None  # set when the ClusterNetwork's intent changes
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -72,6 +83,7 @@ class Runtime:
         self.logger = logger
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._new_intent = asyncio.Event()
         self.reconciler = Reconciler.from_environment(self, logger)
         await self.reconciler.start()
         self._task = asyncio.create_task(self._run(), name="cni-operator-reconcile")
@@ -110,7 +122,10 @@ class Runtime:
         if rv and rv < self._clusternetwork_rv:
             return False
         self._clusternetwork_rv = max(rv, self._clusternetwork_rv)
+        before = intent(self.clusternetwork)
         self.clusternetwork = None if deleted else dict(body)
+        if intent(self.clusternetwork) != before and self._new_intent is not None:
+            self._new_intent.set()
         return True
 
     def observe_node(self, event_type: str | None, name: str, view: dict) -> None:
@@ -167,15 +182,22 @@ class Runtime:
         return outranked((body or {}).get("status") or {}, self.peering.priority, datetime.datetime.now(datetime.UTC))
 
     async def _run(self) -> None:
-        last_pass = 0.0
+        last_pass, served = 0.0, None
         failures = 0
+        if self._new_intent is None:
+            self._new_intent = asyncio.Event()
         while True:
             await self._wake.wait()
             spacing = self.min_interval - (time.monotonic() - last_pass)
-            if spacing > 0:
-                await asyncio.sleep(spacing)  # rate limit under churn; the pass then sees every change so far
+            if spacing > 0 and intent(self.clusternetwork) == served:
+                # Rate limit under churn (the pass then sees every change so far), cut short by a new intent.
+                self._new_intent.clear()
+                try:
+                    await asyncio.wait_for(self._new_intent.wait(), spacing)
+                except TimeoutError:
+                    pass
             self._wake.clear()
-            last_pass = time.monotonic()
+            last_pass, served = time.monotonic(), intent(self.clusternetwork)
             if await self._paused_by_peer():
                 self.logger.info("a higher-priority replica is active: skipping a pass")
                 continue  # resumed, kopf re-lists everything: those events start the next pass

@@ -31,15 +31,7 @@ class Problem:
         return f"{self.field}: {self.message}"
 
 
-# What a field accepts, in words, where the schema's pattern would not help a person. Used for any error on it.
-ALLOWED: dict[str, str] = {
-    "spec.podCIDR": "an IPv4 network in CIDR notation with a prefix between /8 and /28, such as 10.244.0.0/16",
-    "spec.mtu": "0 (automatic) or an integer between 576 and 9001",
-    "spec.registry": "a registry host with optional :port and /path in lower case, such as mirror.local:5000, "
-    "or empty for the images' own registries",
-    "spec.awsVpcCni.region": "an AWS region such as us-west-2",
-    "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
-}
+ALLOWED = api.FIELD_WORDS  # what a field accepts, in words; used for any error on it
 
 
 def validate(raw_spec: Any) -> list[Problem]:
@@ -128,10 +120,10 @@ def _one_of(values: list) -> str:
 
 def _message(error: dict, path: str, node: dict | None) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
+    if path == "spec.cni.version" and kind != "value_error":  # offline, the catalog can say more than the CRD
+        return f"must be a catalog version such as v1.2.3; allowed: {_catalog_versions()}"
     if path in ALLOWED and kind not in ("missing", "value_error"):
         return f"must be {ALLOWED[path]}"
-    if path == "spec.cni.version" and kind != "value_error":
-        return f"must be a catalog version such as v1.2.3; allowed: {_catalog_versions()}"
     node = node or {}
     if kind == "missing":
         hint = f"; one of: {_one_of(node['enum'])}" if "enum" in node else ""

@@ -4,7 +4,7 @@ Most are rejected at admission (the CRD's schema and CEL rules) with a message n
 field path and the words a user reads, and that nothing was stored. These need no operator.
 
 Some pass admission because only the operator can judge them (a version missing from the catalog, an AWS region
-without a known registry, a pod CIDR with host bits set). Those must end as Degraded=True/InvalidConfiguration with a
+without a known registry). Those must end as Degraded=True/InvalidConfiguration with a
 message naming the field, with nothing applied (no object carries the managed-by label, the operator writes nothing
 but status and Events) and the operator healthy: its process alive, /metrics answering, and a following valid change
 acted on. One operator start serves the whole group.
@@ -45,10 +45,12 @@ REJECTED = [
     ("deletionPolicy-unknown", {**MKS, "deletionPolicy": "Destroy"}, "spec.deletionPolicy",
      'supported values: "Orphan", "Delete"'),
     # bad CIDRs
-    ("podCIDR-octet-300", {**MKS, "podCIDR": "300.1.0.0/16"}, "spec.podCIDR", "should match"),
-    ("podCIDR-prefix-33", {**MKS, "podCIDR": "10.244.0.0/33"}, "spec.podCIDR", "should match"),
-    ("podCIDR-prefix-7", {**MKS, "podCIDR": "10.0.0.0/7"}, "spec.podCIDR", "should match"),
-    ("podCIDR-ipv6", {**MKS, "podCIDR": "fd00::/64"}, "spec.podCIDR", "should match"),
+    ("podCIDR-octet-300", {**MKS, "podCIDR": "300.1.0.0/16"}, "spec.podCIDR", "such as 10.244.0.0/16, not 300.1.0.0/16"),
+    ("podCIDR-prefix-33", {**MKS, "podCIDR": "10.244.0.0/33"}, "spec.podCIDR", "prefix between /8 and /28"),
+    ("podCIDR-prefix-7", {**MKS, "podCIDR": "10.0.0.0/7"}, "spec.podCIDR", "must be an IPv4 network"),
+    ("podCIDR-ipv6", {**MKS, "podCIDR": "fd00::/64"}, "spec.podCIDR", "must be an IPv4 network"),
+    ("podCIDR-host-bits", {**MKS, "podCIDR": "10.244.0.1/16"}, "spec.podCIDR",
+     "podCIDR 10.244.0.1/16 has host bits set: write the network address"),
     # out-of-range numbers
     ("mtu-100", {**MKS, "mtu": 100}, "spec.mtu", "mtu must be 0 (automatic) or between 576 and 9001"),
     ("mtu-9002", {**MKS, "mtu": 9002}, "spec.mtu", "mtu must be 0 (automatic) or between 576 and 9001"),
@@ -62,15 +64,15 @@ REJECTED = [
     ("maxUnavailable-0", {**MKS, "rollout": {"maxUnavailable": 0}}, "spec.rollout.maxUnavailable",
      "greater than or equal to 1"),
     ("maxUnavailable-150%", {**MKS, "rollout": {"maxUnavailable": "150%"}}, "spec.rollout.maxUnavailable",
-     "should match"),
+     "a percentage between 1% and 100%"),
     ("imagePullSecrets-17", {**MKS, "imagePullSecrets": [{"name": f"s{i}"} for i in range(17)]},
      "spec.imagePullSecrets", "must have at most 16 items"),
     ("imagePullSecret-empty-name", {**MKS, "imagePullSecrets": [{"name": ""}]}, "spec.imagePullSecrets[0].name",
      "at least 1 chars long"),
     # malformed version and region (well-formed but unknown ones pass admission: see ACCEPTED_BUT_INVALID)
-    ("version-malformed", {**MKS, "cni": {"version": "3.32"}}, "spec.cni.version", "should match"),
-    ("region-uppercase", {**EKS, "awsVpcCni": {"region": "US-WEST-2"}}, "spec.awsVpcCni.region", "should match"),
-    ("registry-uppercase", {**MKS, "registry": "Mirror.Local:5000"}, "spec.registry", "should match"),
+    ("version-malformed", {**MKS, "cni": {"version": "3.32"}}, "spec.cni.version", "must be a version such as v3.32.1 (`cni-operator versions` lists them), not 3.32"),
+    ("region-uppercase", {**EKS, "awsVpcCni": {"region": "US-WEST-2"}}, "spec.awsVpcCni.region", "must be an AWS region such as us-west-2, not US-WEST-2"),
+    ("registry-uppercase", {**MKS, "registry": "Mirror.Local:5000"}, "spec.registry", "in lower case, such as mirror.local:5000"),
     # wrong provider for the cluster type
     ("mks-with-aws-vpc-cni", {**MKS, "cni": {"provider": "aws-vpc-cni"}}, "spec.cni.provider",
      "cni.provider must fit clusterType: mks -> canal, eks -> aws-vpc-cni"),
@@ -104,7 +106,6 @@ REJECTED = [
 ACCEPTED_BUT_INVALID = [
     ("unknown-aws-region", {**EKS, "awsVpcCni": {"region": "xx-east-9"}}, "spec.awsVpcCni.region",
      "xx-east-9 has no known EKS image registry"),
-    ("podCIDR-host-bits", {**MKS, "podCIDR": "10.244.0.1/16"}, "spec.podCIDR", "host bits set"),
     ("unknown-catalog-version", {**MKS, "cni": {"version": "v3.30.0"}}, "spec.cni.version",
      "v3.30.0 is not in the catalog for canal"),
 ]

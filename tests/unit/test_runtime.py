@@ -67,3 +67,34 @@ def test_a_pass_can_ask_to_be_run_again_later():
 
     asyncio.run(_run(runtime, reconciler, body))
     assert len(reconciler.passes) >= 3
+
+
+def _cnet(uid: str, generation: int, rv: int) -> dict:
+    return {"metadata": {"name": "default", "uid": uid, "generation": generation, "resourceVersion": str(rv)}}
+
+
+def test_a_new_intent_is_not_held_back_by_the_spacing_but_churn_is():
+    # With a 30 s interval, a second pass that came at all within the deadline did not wait for the interval.
+    runtime, reconciler = Runtime(min_interval=30.0), CountingReconciler()
+
+    async def wait_passes(n: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(reconciler.passes) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(reconciler.passes) >= n, f"pass {n} did not come"
+
+    async def body():
+        runtime._new_intent = asyncio.Event()
+        runtime.observe_clusternetwork("ADDED", _cnet("a", 1, 1))
+        await wait_passes(1)
+        runtime.observe_clusternetwork("MODIFIED", _cnet("a", 1, 2))  # status or metadata only: same intent
+        runtime.poke("pod")
+        await asyncio.sleep(0.3)  # an observation window: no pass may come in it
+        assert len(reconciler.passes) == 1, "churn was not held back by the spacing"
+        runtime.observe_clusternetwork("MODIFIED", _cnet("a", 2, 3))  # the user changed the spec
+        await wait_passes(2)
+        runtime.observe_clusternetwork("DELETED", _cnet("a", 2, 4))
+        runtime.observe_clusternetwork("ADDED", _cnet("b", 1, 5))  # deleted and created again: a new uid
+        await wait_passes(3)
+
+    asyncio.run(_run(runtime, reconciler, body))
