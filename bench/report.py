@@ -285,7 +285,7 @@ def scale_section(r: dict, previous: str) -> str:
         old = re.search(re.escape(SCALE_BEGIN) + r"(.*?)" + re.escape(SCALE_END), previous, re.DOTALL)
         if old and "Not run yet" not in old.group(1):
             body = old.group(1).strip()
-            if "carried over" not in body:
+            if "Carried over" not in body:
                 body = body.replace("## 4. Scale\n", "## 4. Scale\n\n*Carried over from an earlier `BENCH_SCALE=1` "
                                     "run (its date and machine are in its first line below); this run did not "
                                     "measure scale.*\n", 1)

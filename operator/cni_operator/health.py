@@ -224,14 +224,16 @@ def assess(daemonset: dict | None, nodes: Sequence[dict], pods: Sequence[dict], 
            generation: int | None, applied: ApplyState | bool = ApplyState(), apply_error: str | None = None,
            deployment: dict | None = None, controller_pods: Sequence[dict] = (),
            expect_deployment: str | None = None, provider: str | None = None, paused: bool = False,
-           imported: bool = False, grace_seconds: float = GRACE_SECONDS) -> Assessment:
+           imported: bool = False, foreign: Sequence[str] = (),
+           grace_seconds: float = GRACE_SECONDS) -> Assessment:
     """The whole health picture: counts, pod problems, four conditions, phase and readySummary.
 
     `pods` are the CNI DaemonSet's pods (node coverage comes from them); `controller_pods` those of the controllers
     Deployment (problems only). `expect_deployment` names the Deployment the provider must have (e.g.
     calico-kube-controllers); None when it has none. `provider` names the CNI in messages while its DaemonSet is
     missing. `applied=True` is short for ApplyState(generation=generation), `apply_error` for an ApplyFailed state.
-    Imported clusters: pass the detected CNI's workloads; nothing is expected to be applied.
+    Imported clusters: pass the detected CNI's workloads; nothing is expected to be applied. `foreign` names other
+    CNIs found running next to the managed one ("cilium (kube-system/cilium)"): Degraded, whatever else holds.
     """
     now = parse_time(now)
     if now is None and (nodes or pods or controller_pods):
@@ -320,6 +322,10 @@ def assess(daemonset: dict | None, nodes: Sequence[dict], pods: Sequence[dict], 
     causes += [(Reason.WORKLOAD_MISSING, text) for text in missing]
     if ds.present and lacking > len(joining) and (settled or causes or found):
         causes.append((Reason.NODES_WITHOUT_CNI, coverage_text))
+    if foreign and managed:
+        text = (f"another CNI runs next to {cni}: {', '.join(foreign)}; two CNIs on a node fight over pod "
+                "networking: remove it (cni-operator never removes what it did not install)")
+        causes.append((Reason.FOREIGN_CNI_DETECTED, text))
     if found:
         more = len(found) - MAX_PROBLEM_GROUPS
         causes.append((Reason.PODS_FAILING, "; ".join(describe_problem(p) for p in found[:MAX_PROBLEM_GROUPS])

@@ -220,6 +220,8 @@ class Reconciler:
         ok = applied_error is None and not paused
         picture = health.assess(
             **self._health_inputs(provider),
+            # Installed, a second CNI appearing later is reported (never removed: it is not ours).
+            foreign=[f"{d.provider} ({d.workload})" for d in detect.foreign_cnis(self._workloads(), provider.value)],
             now=now,
             generation=generation,
             applied=health.ApplyState(generation=generation if ok else None, hash=digest, objects=len(inventory)),

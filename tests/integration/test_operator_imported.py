@@ -8,6 +8,7 @@ from operator_harness import (
     apply_clusternetwork,
     audit_writes_since,
     get_clusternetwork,
+    install,
     managed_objects,
     wait_condition,
 )
@@ -70,6 +71,26 @@ def test_foreign_cni_blocks_the_first_install(cluster, cleanup, start_operator, 
     assert not managed_objects(cluster, terminating=True), "nothing may be installed next to a foreign CNI"
     writes = audit_writes_since(audit_log, mark, exclude_status=True)
     assert all(w.startswith("create events") for w in writes), f"only status and the Event may be written: {writes}"
+
+
+def test_a_cni_appearing_after_the_install_is_reported_and_left_alone(cluster, cleanup, start_operator, audit_log,
+                                                                     wait_for):
+    start_operator()
+    install(cluster, {"clusterType": "mks"})
+    mark = audit_log.mark()
+    _foreign_daemonset(cluster, cleanup, "cilium", "cilium", "quay.io/cilium/cilium:v1.16.3")
+    cnet = wait_condition(cluster, "Degraded", "True", "ForeignCNIDetected", timeout=60)
+    degraded = next(c for c in cnet["status"]["conditions"] if c["type"] == "Degraded")
+    assert f"another CNI runs next to canal: cilium ({CNI_NAMESPACE}/cilium)" in degraded["message"], degraded
+    assert cnet["status"]["phase"] == "Degraded"
+    # Reported, not fought: the other DaemonSet is still there, and the operator wrote nothing but status/Events.
+    assert cluster.kubectl("get", "ds", "cilium", "-n", CNI_NAMESPACE, check=False).returncode == 0
+    writes = audit_writes_since(audit_log, mark, exclude_status=True)
+    assert all(w.startswith("create events") for w in writes), f"only status and Events may be written: {writes}"
+
+    cluster.kubectl("delete", "ds", "cilium", "-n", CNI_NAMESPACE, "--wait=true")
+    cnet = wait_condition(cluster, "Degraded", "False", "AsExpected", timeout=60)
+    assert cnet["status"]["phase"] == "Ready"
 
 
 def test_mks_on_an_eks_cluster_is_refused(cluster, cleanup, start_operator, wait_for):

@@ -383,6 +383,15 @@ def test_healthy_cluster():
     assert picture.verdict == "Ready: 3/3 nodes have a ready canal pod"
 
 
+def test_a_foreign_cni_next_to_the_installed_one_is_degraded_but_still_managed():
+    picture = healthy(foreign=["cilium (kube-system/cilium)"])
+    assert picture.phase == "Degraded"
+    assert cond(picture, "Degraded") == ("True", "ForeignCNIDetected")
+    assert "another CNI runs next to canal: cilium (kube-system/cilium)" in picture.condition("Degraded")["message"]
+    assert cond(picture, "Ready") == ("True", "AllNodesReady")  # its own CNI is fine: that stays visible
+    assert cond(picture, "Applied") == ("True", "Applied")  # not a refusal: the operator keeps applying
+
+
 def test_status_shape_is_camel_case():
     status = healthy().status
     assert set(status) == {"observedGeneration", "phase", "readySummary", "conditions", "health", "unhealthy"}
