@@ -117,8 +117,8 @@ def to_markdown() -> str:
         "\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
         "table above. Each pattern is checked by a CEL rule with the same expression, so its message says in words "
         "what the field takes, with the value given (e.g. *must be an AWS region such as us-west-2, not "
-        "US-WEST-2*), not the regular expression.\n\nThese checks need data the apiserver does not have; the operator reports them as "
-        "condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
+        "US-WEST-2*), not the regular expression.\n\nThese checks need data the apiserver does not have; the "
+        "operator reports them as condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "
         "too:\n\n"
     )
     out.extend(f"- {text}\n" for text in OPERATOR_CHECKS)
