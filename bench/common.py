@@ -321,6 +321,7 @@ class Watch:
         self.lister, self.kwargs = lister, kwargs
         self.events: queue.Queue[tuple[float, str, dict]] = queue.Queue()
         self.latest: dict | None = None
+        self.latest_at = 0.0  # when the latest event arrived
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watch", daemon=True)
 
@@ -346,7 +347,7 @@ class Watch:
                     now = time.monotonic()
                     obj = ev.get("raw_object") or ev["object"]  # typed lists: raw_object is the plain dict
                     rv = obj.get("metadata", {}).get("resourceVersion", rv)
-                    self.latest = None if ev["type"] == "DELETED" else obj
+                    self.latest, self.latest_at = (None if ev["type"] == "DELETED" else obj), now
                     self.events.put((now, ev["type"], obj))
                     if self._stop.is_set():
                         break
@@ -367,8 +368,12 @@ class Watch:
             except queue.Empty:
                 return
 
-    def wait(self, predicate, timeout: float, what: str) -> tuple[float, dict]:
-        """The arrival time and body of the first event (from now on) whose object satisfies PREDICATE."""
+    def wait(self, predicate, timeout: float, what: str, *, current: bool = False) -> tuple[float, dict]:
+        """The arrival time and body of the first event (from now on) whose object satisfies PREDICATE; with
+        CURRENT, the object as last delivered counts too (its events may have been consumed already)."""
+        latest, latest_at = self.latest, self.latest_at
+        if current and latest is not None and predicate(latest):
+            return latest_at, latest
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
