@@ -3,6 +3,10 @@
 Posted with our own client rather than kopf's log bridge so that only deliberate, human-worded events go out, and so
 nothing is posted for imported clusters (where the operator must not write anything but status). Repeats of the same
 event within a short window are folded into one (count bumped by the server-side series is not needed here).
+
+`post` is called from the asyncio loop kopf's watches share, so it only queues: one background thread sends, in
+order. A synchronous POST stalled every watch for a round trip and sat between an install's last object and its
+Applied status patch.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from .kube import Kube, KubeError
 
@@ -34,6 +39,7 @@ class EventRecorder:
         self.component = component
         self.fold_seconds = fold_seconds
         self._recent: dict[tuple, float] = {}
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")  # one thread: kept in order
 
     def post(self, involved: dict, type_: str, reason: str, message: str) -> None:
         key = (involved.get("metadata", {}).get("uid"), type_, reason, message)
@@ -65,8 +71,17 @@ class EventRecorder:
             "lastTimestamp": timestamp,
             "count": 1,
         }
+        self._sender.submit(self._send, reason, event)
+
+    def _send(self, reason: str, event: dict) -> None:
         try:
             self.kube._call("POST", f"/api/v1/namespaces/{self.namespace}/events", body=event,
                             content_type="application/json")
         except KubeError as exc:  # an Event is best effort: never let it break a reconcile
             logger.warning("could not post event %s: %s", reason, exc)
+        except Exception:  # nobody waits for this future: say it in the log, not nowhere
+            logger.exception("could not post event %s", reason)
+
+    def close(self) -> None:
+        """Send what is queued (on a clean stop), then stop the sender."""
+        self._sender.shutdown(wait=True)

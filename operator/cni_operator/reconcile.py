@@ -84,6 +84,7 @@ class Reconciler:
         if self._metrics_runner:
             await self._metrics_runner.cleanup()
         self.applier.pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.recorder.close)
 
     # ---- what the watches saw
 

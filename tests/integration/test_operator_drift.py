@@ -36,8 +36,10 @@ def test_image_edit_is_reverted_with_an_event_and_foreign_labels_survive(cluster
         return True
 
     wait_for(reverted, timeout=30, what="the image edit to be reverted")
-    events = events_for_clusternetwork(cluster, "DriftReverted")
-    assert any("DaemonSet kube-system/canal" in e["message"] and "image" in e["message"] for e in events), events
+    # The Event is posted after the revert (by a sender thread): poll for it as a user would.
+    wait_for(lambda: any("DaemonSet kube-system/canal" in e["message"] and "image" in e["message"]
+                         for e in events_for_clusternetwork(cluster, "DriftReverted")),
+             timeout=15, what="a DriftReverted Event naming the canal DaemonSet's image")
     assert _canal_ds(cluster)["metadata"]["labels"].get("team.example.com/owner") == "network"
 
 
