@@ -115,18 +115,13 @@ def summary(r: dict) -> str:
                      sec(inst["operator_median_s"]),
                      f"`kubectl apply --server-side` of the rendered objects: {sec(inst['kubectl_median_s'])}",
                      ratio(inst["ratio"]), f"≤ {INSTALL_TARGET}", verdict])
-    lat = r.get("latency", {}).get("isolated")
-    if lat:
-        rows.append(["2. readiness change → CR status, p50 / p99 (idle operator)",
-                     f"{ms(lat['cr_p50'])} / {ms(lat['cr_p99'])}",
-                     f"DaemonSet numberReady: {ms(lat['ds_p50'])} / {ms(lat['ds_p99'])}",
-                     ratio(lat["cr_p50"] / lat["ds_p50"]), "-", "-"])
-    b2b = r.get("latency", {}).get("back_to_back")
-    if b2b:
-        rows.append(["2. same, changes back to back (operator busy)",
-                     f"{ms(b2b['cr_p50'])} / {ms(b2b['cr_p99'])}",
-                     f"DaemonSet numberReady: {ms(b2b['ds_p50'])} / {ms(b2b['ds_p99'])}",
-                     ratio(b2b["cr_p50"] / b2b["ds_p50"]), "-", "-"])
+    for series, label in (("isolated", "2. readiness change → CR status, p50 / p99 (idle operator)"),
+                          ("back_to_back", "2. same, changes back to back (operator busy)")):
+        lat = r.get("latency", {}).get(series)
+        if lat:
+            rows.append([label, f"{ms(lat['cr_p50'])} / {ms(lat['cr_p99'])}",
+                         f"DaemonSet numberReady: {ms(lat['ds_p50'])} / {ms(lat['ds_p99'])}",
+                         ratio(lat["cr_p50"] / lat["ds_p50"]), "-", "-"])
     idle = r.get("idle")
     if idle:
         rows.append([f"3. operator writes in {idle['seconds']:.0f} s idle", str(idle["writes"]), "-", "-", "0",

@@ -209,18 +209,25 @@ def wait_quiet(seconds: float) -> None:
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
+def is_write(entry: dict, user: str | None = None) -> bool:
+    """An audit entry of a write (dry runs excluded), by USER when given."""
+    return (entry.get("verb") in WRITE_VERBS and "dryRun" not in (entry.get("requestURI") or "")
+            and (user is None or (entry.get("user") or {}).get("username") == user))
+
+
 def operator_writes(audit_log, since, user: str = OPERATOR_USER) -> list[dict]:
-    """Audit entries of writes the operator's identity made since the mark (dry runs excluded)."""
-    return [e for e in audit_log.entries(user=user, since=since)
-            if e.get("verb") in WRITE_VERBS and "dryRun" not in (e.get("requestURI") or "")]
+    """Audit entries of writes the operator's identity made since the mark (dry runs excluded), oldest first."""
+    return [e for e in audit_log.entries(user=user, since=since) if is_write(e)]
 
 
 def describe_writes(entries: list[dict]) -> list[str]:
+    """'patch daemonsets kube-system/canal -> 200', one per entry."""
     out = []
     for e in entries:
         ref = e.get("objectRef") or {}
         sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
-        out.append(f"{e['verb']} {ref.get('resource')}{sub} {ref.get('namespace', '')}/{ref.get('name', '')}")
+        out.append(f"{e.get('verb')} {ref.get('resource')}{sub} {ref.get('namespace', '')}/{ref.get('name', '')} "
+                   f"-> {(e.get('responseStatus') or {}).get('code')}")
     return out
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .conditions import parse_time
 from .diff import HASH_ANNOTATION, contains, first_difference, with_hash_annotation
 from .kube import Kube, KubeError
 from .render import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
@@ -39,13 +40,6 @@ def is_managed(live: dict | None) -> bool:
     return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
 
 
-def _parse_time(value) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-
-
 def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
     """Seconds a CRD has had its names accepted without being Established (since our last nudge, if later);
     None when it is Established or its names are not accepted (a conflict the API server reports itself)."""
@@ -55,8 +49,8 @@ def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
     if names.get("status") != "True" or (conditions.get("Established") or {}).get("status") == "True":
         return None
     annotations = ((crd or {}).get("metadata") or {}).get("annotations") or {}
-    since = [t for t in (_parse_time(names.get("lastTransitionTime")),
-                         _parse_time(annotations.get(REESTABLISH_ANNOTATION))) if t is not None]
+    since = [t for t in (parse_time(names.get("lastTransitionTime")),
+                         parse_time(annotations.get(REESTABLISH_ANNOTATION))) if t is not None]
     return (now - max(since)).total_seconds() if since else ESTABLISH_GRACE
 
 

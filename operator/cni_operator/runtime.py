@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from . import api
+from .conditions import parse_time
 from .render import MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
 
 
@@ -49,7 +50,7 @@ def outranked(peers: dict, priority: int, now: datetime.datetime) -> bool:
     priority pauses us. (Equal priorities are not told apart from ourselves: replicas take distinct priorities.)"""
     for info in (peers or {}).values():
         try:
-            seen = datetime.datetime.fromisoformat(str(info.get("lastseen")))
+            seen = parse_time(info.get("lastseen"))
             alive = seen + datetime.timedelta(seconds=int(info.get("lifetime", 60))) > now
             if alive and int(info.get("priority", 0)) > priority:
                 return True

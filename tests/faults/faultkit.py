@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
-from operator_harness import CNI_NAMESPACE, MANAGED_SELECTOR, condition, get_clusternetwork
+from operator_harness import CNI_NAMESPACE, MANAGED_SELECTOR, condition, get_clusternetwork, is_write
 from support import wait_for
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -236,26 +236,6 @@ class AuditFollower:
             except ValueError:
                 continue
         return out
-
-
-def is_write(entry: dict, user: str | None = None) -> bool:
-    return (entry.get("verb") in WRITE_VERBS and "dryRun" not in (entry.get("requestURI") or "")
-            and (user is None or entry.get("user", {}).get("username") == user))
-
-
-def writes(audit_log, since, user: str) -> list[dict]:
-    """Writes by USER since the mark, oldest first (dry runs excluded)."""
-    return [e for e in audit_log.entries(user=user, since=since) if is_write(e)]
-
-
-def describe(entries: list[dict]) -> list[str]:
-    out = []
-    for e in entries:
-        ref = e.get("objectRef") or {}
-        sub = f"/{ref['subresource']}" if ref.get("subresource") else ""
-        out.append(f"{e.get('verb')} {ref.get('resource')}{sub} {ref.get('namespace', '')}/{ref.get('name', '')} "
-                   f"-> {(e.get('responseStatus') or {}).get('code')}")
-    return out
 
 
 def kill_after_writes(process, follower: AuditFollower, user: str, k: int, jitter: float,

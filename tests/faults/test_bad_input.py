@@ -19,8 +19,15 @@ from __future__ import annotations
 import pytest
 import yaml
 from cni_operator.api import GROUP, PLURAL, VERSION
-from faultkit import SUMMARY, describe, managed_objects, wait_converged, writes
-from operator_harness import OPERATOR_USER, get_clusternetwork, install_crds, wait_condition
+from faultkit import SUMMARY, managed_objects, wait_converged
+from operator_harness import (
+    OPERATOR_USER,
+    describe_writes,
+    get_clusternetwork,
+    install_crds,
+    operator_writes,
+    wait_condition,
+)
 
 MKS = {"clusterType": "mks"}
 EKS = {"clusterType": "eks"}
@@ -229,11 +236,11 @@ def test_accepted_but_invalid_specs_degrade_apply_nothing_and_the_operator_stays
         if name != ACCEPTED_BUT_INVALID[-1][0]:
             cluster.kubectl("delete", "cnet", "default", "--wait=true", "--timeout=30s")
 
-    ours = writes(audit_log, mark, OPERATOR_USER)
+    ours = operator_writes(audit_log, mark, OPERATOR_USER)
     others = [e for e in ours if not ((e["objectRef"].get("resource") == "clusternetworks"
                                        and e["objectRef"].get("subresource") == "status")
                                       or e["objectRef"].get("resource") == "events")]
-    assert not others, f"the operator wrote more than status and Events for invalid specs: {describe(others)}"
+    assert not others, f"the operator wrote more than status and Events for invalid specs: {describe_writes(others)}"
 
     # A following valid change is acted on: the same ClusterNetwork, its version corrected.
     result = cluster.kubectl("apply", "-f", "-", input=_doc(VALID_FIX), check=False)

@@ -14,12 +14,14 @@ import os
 import threading
 import time
 
-from faultkit import SUMMARY, describe, events_for, rendered_objects, wait_converged, writes
+from faultkit import SUMMARY, events_for, rendered_objects, wait_converged
 from operator_harness import (
     CNI_NAMESPACE,
     OPERATOR_USER,
     apply_clusternetwork,
+    describe_writes,
     get_clusternetwork,
+    operator_writes,
     wait_quiet,
 )
 
@@ -70,14 +72,14 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
     fight = time.monotonic() - started
     assert writer.patches >= FIGHT_SECONDS / PERIOD / 2, f"the other writer got only {writer.patches} patches in"
 
-    ours = writes(audit_log, mark, OPERATOR_USER)
+    ours = operator_writes(audit_log, mark, OPERATOR_USER)
     ds_patches = [e for e in ours if (e.get("objectRef") or {}).get("resource") == "daemonsets"
                   and e["objectRef"].get("name") == "canal" and e["verb"] == "patch"]
     status_patches = [e for e in ours if (e.get("objectRef") or {}).get("subresource") == "status"]
     per_minute = len(ds_patches) * 60 / fight
     assert per_minute <= MAX_PATCHES_PER_MINUTE, (
         f"{len(ds_patches)} PATCHes of the canal DaemonSet in {fight:.0f}s against {writer.patches} of the other "
-        f"writer: a hot loop. {describe(ds_patches)}")
+        f"writer: a hot loop. {describe_writes(ds_patches)}")
     assert len(ds_patches) >= 1, "the operator never reverted the other writer's change"
     assert len(status_patches) <= 1.2 * fight + 2, f"{len(status_patches)} status patches in {fight:.0f}s"
 
@@ -98,8 +100,8 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
     wait_converged(cluster, MKS, timeout=90)
     quiet = audit_log.mark()
     wait_quiet(5)  # observation window: the fight is over, nothing more to revert
-    after = [e for e in writes(audit_log, quiet, OPERATOR_USER) if e["objectRef"].get("resource") == "daemonsets"]
-    assert not after, f"the operator still patches the DaemonSet after converging: {describe(after)}"
+    after = [e for e in operator_writes(audit_log, quiet, OPERATOR_USER) if e["objectRef"].get("resource") == "daemonsets"]
+    assert not after, f"the operator still patches the DaemonSet after converging: {describe_writes(after)}"
     SUMMARY.add(f"conflicting writer: {writer.patches} image changes in {fight:.0f}s; operator PATCHes of the "
                 f"DaemonSet {len(ds_patches)} ({per_minute:.1f}/min, limit {MAX_PATCHES_PER_MINUTE}); status patches "
                 f"{len(status_patches)}; {len(events)} ConflictingWriter Event(s); rendered image back "

@@ -13,8 +13,16 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, AuditFollower, describe, is_write, status_changes, wait_converged, writes
-from operator_harness import OPERATOR_USER, apply_clusternetwork, get_clusternetwork, wait_quiet
+from faultkit import SUMMARY, AuditFollower, status_changes, wait_converged
+from operator_harness import (
+    OPERATOR_USER,
+    apply_clusternetwork,
+    describe_writes,
+    get_clusternetwork,
+    is_write,
+    operator_writes,
+    wait_quiet,
+)
 from support import REPO
 
 MKS = {"clusterType": "mks"}
@@ -51,8 +59,8 @@ def test_control_plane_crash_mid_install_operator_reconnects_and_converges(clust
 
     mark = audit_log.mark()
     wait_quiet(IDLE_SECONDS)  # observation window: the converged operator must not write at all
-    idle = writes(audit_log, mark, OPERATOR_USER)
-    assert not idle, (f"writes by the operator in an idle window after the {component} restart: {describe(idle)}; "
+    idle = operator_writes(audit_log, mark, OPERATOR_USER)
+    assert not idle, (f"writes by the operator in an idle window after the {component} restart: {describe_writes(idle)}; "
                       f"status changes: {status_changes(settled, get_clusternetwork(cluster))}")
     assert operator.alive()
     SUMMARY.add(f"{component} SIGKILLed after {seen} install writes, back after {outage:.1f}s; the same operator "

@@ -13,13 +13,15 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, describe, events_for, wait_converged, writes
+from faultkit import SUMMARY, events_for, wait_converged
 from operator_harness import (
     CNI_NAMESPACE,
     OperatorProcess,
     apply_clusternetwork,
     chart_rbac,
+    describe_writes,
     get_clusternetwork,
+    operator_writes,
     wait_quiet,
 )
 
@@ -31,7 +33,7 @@ HIGH, LOW = 200, 100
 
 def _acting(audit_log, mark, user: str) -> list[dict]:
     """Writes other than peering keep-alives."""
-    return [e for e in writes(audit_log, mark, user) if (e.get("objectRef") or {}).get("resource") != "kopfpeerings"]
+    return [e for e in operator_writes(audit_log, mark, user) if (e.get("objectRef") or {}).get("resource") != "kopfpeerings"]
 
 
 def _peers(cluster) -> dict:
@@ -84,7 +86,7 @@ def test_two_replicas_only_one_acts_and_the_other_takes_over(cluster, replica, a
     wait_converged(cluster, MKS, timeout=90)
     by_high, by_low = _acting(audit_log, mark, high_user), _acting(audit_log, mark, low_user)
     assert by_high, "the higher-priority replica did not install"
-    assert not by_low, f"the lower-priority replica acted while the other was alive: {describe(by_low)}"
+    assert not by_low, f"the lower-priority replica acted while the other was alive: {describe_writes(by_low)}"
 
     # Failover: SIGKILL the active replica (no goodbye in the peering object), then change the spec.
     high.kill()
@@ -99,7 +101,7 @@ def test_two_replicas_only_one_acts_and_the_other_takes_over(cluster, replica, a
     assert low.alive()
     SUMMARY.add(f"peering: 2 replicas (priorities {HIGH}/{LOW}, own ServiceAccounts): install written by the "
                 f"higher one only ({len(by_high)} writes, 0 by the other); after SIGKILL of it the other acted "
-                f"{took_over:.1f}s later (lifetime {LIFETIME}s; first write {describe(first[:1])[0]}) and converged")
+                f"{took_over:.1f}s later (lifetime {LIFETIME}s; first write {describe_writes(first[:1])[0]}) and converged")
 
 
 def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit_log, wait_for):
@@ -137,4 +139,4 @@ def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit
     mark = audit_log.mark()
     wait_quiet(10)  # observation window: longer than the paused replica's back-off timer (5 s) and re-checks
     by_low = _acting(audit_log, mark, low_user)
-    assert not by_low, f"the paused replica wrote: {describe(by_low)}"
+    assert not by_low, f"the paused replica wrote: {describe_writes(by_low)}"
