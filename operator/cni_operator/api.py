@@ -321,9 +321,11 @@ Phase = Literal["Pending", "Installing", "Ready", "Degraded", "Unmanaged", "Paus
 
 
 class Condition(_Model):
-    """One condition in the shape of metav1.Condition: Ready, Progressing, Degraded or Applied."""
+    """One condition in the shape of metav1.Condition: Ready, Progressing, Degraded, Applied, Reconciling or Stalled."""
 
-    type: str = Field(..., description="Condition type: Ready, Progressing, Degraded or Applied.")
+    type: str = Field(
+        ..., description="Condition type: Ready, Progressing, Degraded, Applied, Reconciling or Stalled."
+    )
     status: Literal["True", "False", "Unknown"] = Field(..., description="True, False or Unknown.")
     reason: str = Field(..., description="One-word CamelCase reason from a fixed list.")
     message: str = Field("", description="What is wrong and what to do about it, for people.")
@@ -404,6 +406,17 @@ class DetectedCNI(_Model):
     desired: int = Field(0, description="Its desired pods.")
 
 
+class DriftStatus(_Model):
+    """Managed objects that differ from the render and that the operator is leaving as they are, and why."""
+
+    unreverted: int = Field(0, description="How many managed objects differ from the render and are not reverted.")
+    objects: list[str] = Field(
+        default_factory=list,
+        description="Up to 10 of them, each with why: paused, opted out with cni-operator.io/ignore, or backing off "
+        "from a conflicting writer.",
+    )
+
+
 class ClusterNetworkStatus(_Model):
     """What the operator observed; written only by the operator."""
 
@@ -416,7 +429,9 @@ class ClusterNetworkStatus(_Model):
         description="Nodes with a Ready CNI pod / all nodes, e.g. 3/3 (the READY column of kubectl get).",
     )
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, Progressing, Degraded and Applied, each with its reason."
+        default_factory=list,
+        description="Ready, Progressing, Degraded and Applied, each with its reason; Reconciling and Stalled as "
+        "kstatus (Flux, Argo CD, kpt) reads them.",
     )
     provider: str | None = Field(
         None, description="The CNI installed (canal or aws-vpc-cni); unset when imported."
@@ -434,6 +449,9 @@ class ClusterNetworkStatus(_Model):
     ignored: list[str] = Field(
         default_factory=list,
         description="Managed objects opted out with the cni-operator.io/ignore=true annotation.",
+    )
+    drift: DriftStatus | None = Field(
+        None, description="Managed objects that differ from the render and are left as they are, and why."
     )
 
 

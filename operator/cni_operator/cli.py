@@ -178,14 +178,14 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
-    from .crd import to_yaml
+    from .schema.crd import to_yaml
 
     sys.stdout.write(to_yaml())
     return EXIT_OK
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from .apidocs import to_markdown
+    from .schema.apidocs import to_markdown
 
     sys.stdout.write(to_markdown())
     return EXIT_OK
@@ -201,7 +201,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         return int(
             runner.run(
                 standalone=args.standalone,
-                namespace=args.namespace,
                 health_port=args.health_port,
                 priority=args.priority,
                 verbose=args.verbose,
@@ -229,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the operator (in a cluster, or against the current kubeconfig)"
     )
     run.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
-    run.add_argument("--namespace", default=None, help="namespace of the CNI objects (default kube-system)")
     run.add_argument("--health-port", type=int, default=None, help="liveness endpoint port; 0 turns it off")
     run.add_argument("--priority", type=int, default=None, help="peering priority (default random)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -1,8 +1,15 @@
-"""kopf wiring only: startup settings, indexes of what health reads, and events that wake the reconcile loop.
+"""kopf wiring for the in-cluster mode: startup settings, and watch events fed into the cluster's session.
 
-Why only `on.event` handlers and indexes (no on.create/on.update/daemons): kopf persists progress for changing
+Why only indexes and `on.event` handlers (no on.create/on.update/daemons): kopf persists progress for changing
 handlers and adds finalizers for daemons, both writes to the ClusterNetwork itself. An imported cluster must see no
-write but status, so all state lives in memory and the one reconcile loop (runtime.py) is level-based.
+write but status, so all state lives in memory (the session's projections) and one level-based loop decides.
+
+Why the index handlers store nothing in kopf's indexes: kopf runs every index handler for the whole initial listing
+before it calls any other handler, so feeding the session from them guarantees that the first pass (and the check
+for a foreign CNI before a first install) sees all of kube-system and every node. The facts live once, in the
+session; kopf's indexes stay empty (a handler returning None indexes nothing). Deletions come as events.
+
+The session lives in kopf's `memo` (one per operator process), not in a module global.
 """
 
 from __future__ import annotations
@@ -13,19 +20,19 @@ import os
 import kopf
 
 from . import api
-from .projections import is_cni_pod, node_view, pod_view, workload_view
-from .render import MANAGED_BY, MANAGED_BY_LABEL
-from .runtime import RUNTIME
+from .kube import Kube, load_api_client
+from .metrics import start_server
+from .objects import ANNOTATION_PREFIX, MANAGED
+from .providers import is_cni_pod
+from .session import ClusterSession
 
-ANNOTATION_PREFIX = "cni-operator.io"
 # kopf removes "its" finalizer from any object that needs none, so it must never share a name with the finalizer
-# the reconciler manages itself (reconcile.FINALIZER, for deletionPolicy: Delete).
+# the reconciler manages itself (objects.FINALIZER, for deletionPolicy: Delete).
 KOPF_FINALIZER = "kopf.cni-operator.io/finalizer"
-MANAGED = {MANAGED_BY_LABEL: MANAGED_BY}
 
 
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, **_) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # kopf keeps no state on our objects (no changing handlers), but if it ever does, keep it under our prefix.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -38,31 +45,43 @@ async def configure(settings: kopf.OperatorSettings, **_) -> None:
     # No namespace/CRD scanning: the served namespace is known (kube-system) and every resource we watch exists at
     # startup, so kopf needs no cluster-wide list/watch of namespaces (and the chart does not grant it).
     settings.scanning.disabled = True
-    # Events are posted deliberately by events.py; kopf's log-to-Event bridge would write on every handler run.
+    # Events are posted deliberately by the session; kopf's log-to-Event bridge would write on every handler run.
     settings.posting.enabled = False
     settings.networking.request_timeout = 60
     # Peering: how long a replica that stopped sending keep-alives (killed, partitioned) blocks the others; kopf's
     # default is 60 s. Keep-alives go out every lifetime minus 5..10 s (at least every second).
     settings.peering.lifetime = int(os.environ.get("CNI_OPERATOR_PEERING_LIFETIME", "60"))
-    await RUNTIME.start(logging.getLogger("cni_operator"))
+    memo.session = ClusterSession(
+        Kube(load_api_client()), name="in-cluster", singleton=api.SINGLETON_NAME,
+        min_interval=float(os.environ.get("CNI_OPERATOR_MIN_INTERVAL", "1.0")),
+        peering=memo.get("peering"), logger=logging.getLogger("cni_operator"))
+    await memo.session.start()
+    port = int(os.environ.get("CNI_OPERATOR_METRICS_PORT", "0") or 0)
+    memo.metrics = await start_server(port) if port else None
 
 
 @kopf.on.cleanup()
-async def shutdown(**_) -> None:
-    await RUNTIME.stop()
+async def shutdown(memo: kopf.Memo, **_) -> None:
+    if memo.get("metrics") is not None:
+        await memo.metrics.cleanup()
+    if memo.get("session") is not None:
+        await memo.session.stop()
 
 
-# ---- indexes: kopf fills them completely before any handler runs, so the first reconcile (and the foreign-CNI
-# check before a first install) never sees a half-listed kube-system.
+def _deleted(event: dict) -> bool:
+    return event.get("type") == "DELETED"
+
+
+# ---- the facts health and detection read: fed during kopf's initial listing, before any other handler runs
 
 @kopf.index("apps", "v1", "daemonsets")
-def daemonsets(namespace, name, body, **_):
-    return {(namespace, name): workload_view(body)}
+def daemonsets(body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_workload(dict(body))
 
 
 @kopf.index("apps", "v1", "deployments")
-def deployments(namespace, name, body, **_):
-    return {(namespace, name): workload_view(body)}
+def deployments(body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_workload(dict(body))
 
 
 def _is_cni_pod(labels, **_) -> bool:
@@ -70,42 +89,39 @@ def _is_cni_pod(labels, **_) -> bool:
 
 
 @kopf.index("", "v1", "pods", when=_is_cni_pod)
-def cni_pods(namespace, name, body, **_):
-    return {(namespace, name): pod_view(body)}
+def cni_pods(body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_pod(body)
 
 
 @kopf.index("", "v1", "nodes")
-def nodes(name, body, **_):
-    return {name: node_view(body)}
+def nodes(body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_node(body)
 
 
-# ---- events that wake the loop
+# ---- events: the ClusterNetwork, deletions, and managed objects (drift)
 
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def clusternetwork_changed(event, body, **kwargs) -> None:
-    RUNTIME.attach_indexes(kwargs)
-    RUNTIME.observe_clusternetwork(event.get("type"), body)
-
-
-@kopf.on.event("", "v1", "nodes")
-def node_changed(event, name, body, **kwargs) -> None:
-    RUNTIME.attach_indexes(kwargs)
-    RUNTIME.observe_node(event.get("type"), name, node_view(body))
-
-
-@kopf.on.event("", "v1", "pods", when=_is_cni_pod)
-def pod_changed(event, body, **kwargs) -> None:
-    RUNTIME.attach_indexes(kwargs)
-    RUNTIME.poke("pod")
+def clusternetwork_changed(event, body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_clusternetwork(dict(body), deleted=_deleted(event))
 
 
 @kopf.on.event("apps", "v1", "daemonsets")
 @kopf.on.event("apps", "v1", "deployments")
-def workload_changed(event, body, **kwargs) -> None:
-    # Any kube-system workload: ours (drift, rollout progress) or a foreign CNI appearing.
-    RUNTIME.attach_indexes(kwargs)
-    RUNTIME.observe_managed(event.get("type"), body)
-    RUNTIME.poke("workload")
+def workload_deleted(event, body, memo: kopf.Memo, **_) -> None:
+    if _deleted(event):
+        memo.session.observe_workload(dict(body), deleted=True)
+
+
+@kopf.on.event("", "v1", "pods", when=_is_cni_pod)
+def pod_deleted(event, body, memo: kopf.Memo, **_) -> None:
+    if _deleted(event):
+        memo.session.observe_pod(body, deleted=True)
+
+
+@kopf.on.event("", "v1", "nodes")
+def node_deleted(event, body, memo: kopf.Memo, **_) -> None:
+    if _deleted(event):
+        memo.session.observe_node(body, deleted=True)
 
 
 # Managed objects that are not workloads: only ours matter, and only for drift.
@@ -116,7 +132,5 @@ def workload_changed(event, body, **kwargs) -> None:
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterroles", labels=MANAGED)
 @kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterrolebindings", labels=MANAGED)
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", labels=MANAGED)
-def managed_changed(event, body, **kwargs) -> None:
-    RUNTIME.attach_indexes(kwargs)
-    if RUNTIME.observe_managed(event.get("type"), body):
-        RUNTIME.poke("drift")
+def managed_changed(event, body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_managed(dict(body), deleted=_deleted(event))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import kubernetes
 
-from .render import ObjectRef
+from .objects import ObjectRef
 
 FIELD_MANAGER = "cni-operator"
 

@@ -1,6 +1,6 @@
 """`cni-operator run`: start kopf with our handlers and explicit settings.
 
-Namespaced resources are watched in the CNI namespace only (kube-system), so the operator needs a Role there rather
+Namespaced resources are watched in the CNI namespace only (kube-system, where upstream's manifests put the CNI), so the operator needs a Role there rather
 than cluster-wide rights on ConfigMaps, Pods or DaemonSets; cluster-scoped ones (ClusterNetwork, Nodes, CRDs,
 ClusterRoles) are watched cluster-wide. Replicas coordinate through kopf peering (a KopfPeering object in the CNI
 namespace): each gets a random priority, so exactly one acts and the others wait, never two with equal priority.
@@ -25,7 +25,7 @@ def ensure_peering_object(namespace: str) -> None:
     """kopf only patches its peering object and pauses until it exists; the kubectl bundle cannot ship it (a custom
     resource cannot be applied in the same run as its CRD), so the operator creates it, once, if it is missing."""
     from .kube import Kube, KubeError, load_api_client
-    from .render import ObjectRef
+    from .objects import ObjectRef
 
     kube = Kube(load_api_client())
     ref = ObjectRef("kopf.dev/v1", "KopfPeering", PEERING_NAME, namespace)
@@ -69,29 +69,58 @@ def configure_logging(fmt: str, verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def run(*, standalone: bool = False, namespace: str | None = None, health_port: int | None = None,
-        priority: int | None = None, verbose: bool = False) -> int:
+def run(*, standalone: bool = False, health_port: int | None = None, priority: int | None = None,
+        verbose: bool = False) -> int:
     import kopf
 
-    from . import handlers  # noqa: F401  (registers the handlers)
+    from . import __version__, handlers  # noqa: F401  (registers the handlers)
+    from .objects import CNI_NAMESPACE
+    from .session.peering import Peering
 
     configure_logging(os.environ.get("CNI_OPERATOR_LOG_FORMAT", "plain"), verbose)
-    namespace = namespace or os.environ.get("CNI_OPERATOR_CNI_NAMESPACE", "kube-system")
     if health_port is None:
         health_port = int(os.environ.get("CNI_OPERATOR_HEALTH_PORT", "8080"))
     liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
     priority = priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
+    memo = kopf.Memo()
     if not standalone:
-        from .runtime import RUNTIME, Peering
-
-        ensure_peering_object(namespace)
-        RUNTIME.peering = Peering(PEERING_NAME, namespace, priority)
+        ensure_peering_object(CNI_NAMESPACE)
+        memo.peering = Peering(PEERING_NAME, CNI_NAMESPACE, priority)
+    logging.getLogger("cni_operator").info(
+        "cni-operator %s starting: mode in-cluster, cluster %s, identity %s, %s", __version__, _server(),
+        _identity(), "standalone" if standalone else f"peering {CNI_NAMESPACE}/{PEERING_NAME} priority {priority}")
     kopf.run(
         clusterwide=False,
-        namespaces=[namespace],
+        namespaces=[CNI_NAMESPACE],
         standalone=standalone,
         peering_name=None if standalone else PEERING_NAME,
         priority=priority,
         liveness_endpoint=liveness,
+        memo=memo,
     )
     return 0
+
+
+def _server() -> str:
+    """The API server this process talks to, for the start-up line."""
+    try:
+        from .kube import load_api_client
+
+        return load_api_client().configuration.host
+    except Exception as exc:  # noqa: BLE001 - the start-up line must not be what fails
+        return f"unknown ({exc})"
+
+
+def _identity() -> str:
+    """Who the operator acts as: the ServiceAccount in a pod, else the kubeconfig user."""
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(sa):
+        with open(sa, encoding="utf-8") as handle:
+            return f"serviceaccount {handle.read().strip()}/{os.environ.get('CNI_OPERATOR_SERVICE_ACCOUNT', '?')}"
+    try:
+        import kubernetes
+
+        _, current = kubernetes.config.list_kube_config_contexts()
+        return f"kubeconfig user {current['context'].get('user')}"
+    except Exception:  # noqa: BLE001
+        return "unknown"

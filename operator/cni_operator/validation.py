@@ -1,8 +1,10 @@
 """Validate a ClusterNetwork spec the way a person wants to read it: one (field, message) problem per mistake.
 
-`validate(raw_spec)` checks, in order: the models in api.py (types, ranges, patterns, cross-field rules), the version
-catalog (cni.version), and for eks the AWS region (a known registry, unless spec.registry names a mirror). The CLI
-prints the problems one per line; the operator turns them into Degraded/InvalidConfiguration.
+`check(raw_spec)` parses once and checks, in order: the models in api.py (types, ranges, patterns, cross-field
+rules), the version catalog (cni.version), and for eks the AWS region (a known registry, unless spec.registry names a
+mirror). The CLI
+prints the problems one per line; the operator turns them into Degraded/InvalidConfiguration and otherwise uses the
+resolved spec it returns.
 
 Parsing is strict and JSON-like, as the apiserver's is: "8472" is not an integer, "true" is not a boolean, and
 snake_case names are unknown fields. pydantic's own error text is never shown; each error type has a one-line
@@ -19,7 +21,7 @@ from typing import Any
 import pydantic
 
 from . import api
-from .catalog import CatalogError, load_catalog
+from .catalog import CatalogError, load_catalog, resolve
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,31 @@ class Problem:
 ALLOWED = api.FIELD_WORDS  # what a field accepts, in words; used for any error on it
 
 
-def validate(raw_spec: Any) -> list[Problem]:
-    """Every problem with a ClusterNetwork spec (as it comes from the API, camelCase); empty when it is valid."""
+@dataclass(frozen=True)
+class Validated:
+    """A spec checked once: the parsed models and every problem, so a reconcile pass parses the spec one time."""
+
+    problems: list[Problem]
+    parsed: api.ClusterNetworkSpec | None = None  # when the models accept it (the catalog may still not)
+    spec: api.ClusterNetworkSpec | None = None  # resolved (provider, version, option blocks) when there are no problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def provider(self) -> api.Provider | None:
+        """The CNI the spec asks for, when that much can be read from it."""
+        return self.parsed.provider if self.parsed is not None else None
+
+
+def check(raw_spec: Any) -> Validated:
+    """Parse, validate and resolve a ClusterNetwork spec (as it comes from the API, camelCase)."""
     if not isinstance(raw_spec, dict):
-        return [Problem("spec", "must be an object with at least clusterType (mks, eks or imported)")]
+        return Validated([Problem("spec", "must be an object with at least clusterType (mks, eks or imported)")])
+    parsed = None
     try:
-        api.ClusterNetworkSpec.model_validate_json(
+        parsed = api.ClusterNetworkSpec.model_validate_json(
             json.dumps(raw_spec, default=str), strict=True, by_alias=True, by_name=False
         )
         problems: list[Problem] = []
@@ -48,7 +69,15 @@ def validate(raw_spec: Any) -> list[Problem]:
     # The data checks read the raw values, so they are reported together with any schema problem elsewhere;
     # a field that already has a problem is not checked again.
     seen = {p.field for p in problems}
-    return problems + [p for p in _data_problems(raw_spec) if p.field not in seen]
+    problems += [p for p in _data_problems(raw_spec) if p.field not in seen]
+    if problems or parsed is None:
+        return Validated(problems, parsed)
+    return Validated([], parsed, resolve(parsed))
+
+
+def validate(raw_spec: Any) -> list[Problem]:
+    """Every problem with a ClusterNetwork spec (as it comes from the API, camelCase); empty when it is valid."""
+    return check(raw_spec).problems
 
 
 def validate_object(obj: Any) -> list[Problem]:
@@ -84,7 +113,7 @@ def summary(problems: list[Problem]) -> str:
 
 @lru_cache(maxsize=1)
 def _spec_schema() -> dict:
-    from .crd import spec_schema  # crd imports api only; lazy to keep this module light to import
+    from .schema.crd import spec_schema  # crd imports api only; lazy to keep this module light to import
 
     return spec_schema()
 

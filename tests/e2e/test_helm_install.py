@@ -154,7 +154,8 @@ def test_helm_install_schedules_the_operator_on_a_node_without_a_cni(cluster, cl
 def test_helm_release_never_touches_the_cni(cluster, cleanup, namespace):
     """Uninstalling the operator leaves the network alone: the release owns no object the operator renders."""
     from cni_operator.api import parse_spec
-    from cni_operator.render import ObjectRef, render
+    from cni_operator.objects import ObjectRef
+    from cni_operator.render import render
 
     release = unique_name("e2e")
     install(cluster, cleanup, release, namespace)

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import yaml
-from cni_operator import crd
+from cni_operator.schema import crd
 from cni_operator.validation import validate_object
 
 pytestmark = pytest.mark.k8s

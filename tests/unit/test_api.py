@@ -291,7 +291,7 @@ def test_each_invalid_spec_names_the_field_and_the_allowed_values(spec, field, w
 
 def test_every_spec_field_has_an_invalid_case():
     """Adding a field to the models without a validation case here fails this test."""
-    from cni_operator.crd import spec_schema
+    from cni_operator.schema.crd import spec_schema
 
     def leaves(node, path):
         target = node["items"] if node.get("type") == "array" else node

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 
 from cni_operator.apply import ESTABLISH_GRACE, REESTABLISH_ANNOTATION, Applier, establishing_for
-from cni_operator.diff import with_hash_annotation
+from cni_operator.apply.diff import with_hash_annotation
 
 NOW = datetime.datetime.now(datetime.UTC)
 DESIRED = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",

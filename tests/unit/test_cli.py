@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cni_operator import crd
 from cni_operator.catalog import load_catalog
+from cni_operator.schema import crd
 
 REPO = Path(__file__).resolve().parents[2]
 # .venv/bin/cni-operator: next to the interpreter running the tests, else the repository's venv.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cni_operator.conditions import (
+from cni_operator.health.conditions import (
     APPLY_ERRORS,
     REFUSALS,
     Reason,

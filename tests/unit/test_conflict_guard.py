@@ -1,7 +1,7 @@
 """Two writers must not hot-loop: after a budget of reverts per window, reverts wait with a doubling delay."""
 
 from cni_operator.apply import ConflictGuard
-from cni_operator.render import ObjectRef
+from cni_operator.objects import ObjectRef
 
 REF = ObjectRef("apps/v1", "DaemonSet", "canal", "kube-system")
 

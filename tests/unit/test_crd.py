@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cni_operator import api, apidocs, crd
+from cni_operator import api
 from cni_operator.catalog import resolve
+from cni_operator.schema import apidocs, crd
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.36"

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from cni_operator.detect import (
+from cni_operator.health.detect import (
     cluster_type_mismatch,
     detect_cnis,
     eks_markers,
     foreign_cnis,
-    image_tag,
-    is_ours,
     looks_like_eks,
     primary_workload,
     runs_on_aws,
 )
+from cni_operator.images import image_tag
+from cni_operator.objects import is_managed as is_ours
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -1,6 +1,6 @@
 """Drift is 'a field we set changed or vanished'; server defaults and other writers' fields are not drift."""
 
-from cni_operator.diff import (
+from cni_operator.apply.diff import (
     HASH_ANNOTATION,
     canonical_hash,
     contains,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from cni_operator import health
-from cni_operator.conditions import Reason, merge_conditions, status_differs
 from cni_operator.health import ApplyState, assess, node_coverage, pod_problems, workload_counts
-from cni_operator.problems import MAX_PROBLEM_GROUPS, Problem, grace_left
+from cni_operator.health.conditions import Reason, merge_conditions, status_differs
+from cni_operator.health.problems import MAX_PROBLEM_GROUPS, Problem, grace_left
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, 0, tzinfo=dt.UTC)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "health.md"
@@ -378,7 +378,11 @@ def test_healthy_cluster():
     assert picture.condition("Applied")["message"] == "generation 2 applied: 40 objects, hash abc123"
     for c in picture.conditions:
         assert c["observedGeneration"] == 2 and c["lastTransitionTime"] == "2025-03-01T12:00:00Z"
-    assert [c["type"] for c in picture.conditions] == ["Ready", "Progressing", "Degraded", "Applied"]
+    # the operator's four, then the kstatus pair (Flux, Argo CD, kpt): converged, nothing waiting for a person
+    assert [c["type"] for c in picture.conditions] == ["Ready", "Progressing", "Degraded", "Applied",
+                                                       "Reconciling", "Stalled"]
+    assert cond(picture, "Reconciling") == ("False", "Stable")
+    assert cond(picture, "Stalled") == ("False", "AsExpected")
     assert picture.problems == [] and picture.recheck_after is None
     assert picture.verdict == "Ready: 3/3 nodes have a ready canal pod"
 
@@ -682,3 +686,48 @@ def test_every_reason_is_documented():
     text = DOCS.read_text()
     for reason in Reason:
         assert f"`{reason.value}`" in text, f"{reason.value} is not documented in docs/health.md"
+
+
+# ---------------------------------------------------------------- the kstatus pair: Reconciling and Stalled
+# kstatus (sigs.k8s.io/cli-utils, read by Flux, Argo CD and kpt) says InProgress while Reconciling is True and Failed
+# while Stalled is True; otherwise a resource whose observedGeneration matches is Current.
+
+
+@pytest.mark.parametrize("reason", [Reason.INVALID_CONFIGURATION, Reason.FOREIGN_CNI_DETECTED,
+                                    Reason.CLUSTER_TYPE_MISMATCH])
+def test_a_refusal_is_stalled_and_not_reconciling(reason):
+    nodes, _ = cluster()
+    picture = assess(None, nodes, [], NOW, generation=1, applied=ApplyState(error=reason, message="why and what"))
+    assert cond(picture, "Stalled") == ("True", reason.value)
+    assert picture.condition("Stalled")["message"] == "why and what"
+    assert cond(picture, "Reconciling")[0] == "False"
+
+
+def test_work_to_do_is_reconciling_and_not_stalled():
+    nodes, pods = cluster()
+    applying = assess(daemonset(), nodes, pods, NOW, generation=3, applied=ApplyState(generation=2))
+    rolling = assess(daemonset(updated=1, generation=3, observed=3), nodes, pods, NOW, generation=4,
+                     applied=ApplyState(generation=4))
+    failing_apply = healthy(applied=False, apply_error="ConfigMap kube-system/canal-config: timeout")
+    assert cond(applying, "Reconciling") == ("True", "Applying")
+    assert cond(rolling, "Reconciling") == ("True", "RollingOut")
+    assert cond(failing_apply, "Reconciling") == ("True", "ApplyFailed")  # retried by the operator itself
+    for picture in (applying, rolling, failing_apply):
+        assert cond(picture, "Stalled") == ("False", "AsExpected")
+
+
+def test_paused_and_imported_are_neither_reconciling_nor_stalled():
+    nodes, _ = cluster()
+    paused = healthy(paused=True, generation=3)
+    imported = assess(daemonset("calico-node"), nodes, [pod(f"calico-node-{i}", f"n{i}", app="calico-node")
+                                                         for i in (1, 2, 3)], NOW, generation=1, imported=True)
+    for picture in (paused, imported):
+        assert cond(picture, "Reconciling")[0] == "False" and cond(picture, "Stalled")[0] == "False"
+
+
+def test_unreverted_drift_is_said_instead_of_no_problems_found():
+    picture = healthy(unreverted=["DaemonSet kube-system/canal: paused (.spec.template)"])
+    assert cond(picture, "Degraded") == ("False", "AsExpected")
+    message = picture.condition("Degraded")["message"]
+    assert "no problems found, but 1 managed object differs" in message
+    assert "DaemonSet kube-system/canal: paused" in message

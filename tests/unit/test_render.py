@@ -11,16 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 from cni_operator.api import parse_spec
-from cni_operator.render import (
-    KIND_ORDER,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    PROVIDER_LABEL,
-    VERSION_LABEL,
-    override_registry,
-    render,
-    to_yaml,
-)
+from cni_operator.images import with_registry as override_registry
+from cni_operator.objects import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL
+from cni_operator.render import render, to_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -143,7 +136,7 @@ def test_import_linter_contract_holds():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
     contract = (REPO / "pyproject.toml").read_text()
-    for module in ("cni_operator.render", "cni_operator.render_canal", "cni_operator.api", "cni_operator.catalog"):
+    for module in ("cni_operator.render", "cni_operator.health", "cni_operator.api", "cni_operator.catalog"):
         assert f'"{module}"' in contract, f"{module} is not covered by the purity contract"
 
 

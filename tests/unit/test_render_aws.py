@@ -17,7 +17,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from cni_operator.api import parse_spec
-from cni_operator.render import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, render
+from cni_operator.objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef
+from cni_operator.render import render
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -525,7 +526,7 @@ def test_upgrade_changes_the_workload_not_the_config():
 
 def test_render_aws_and_registry_import_neither_kopf_nor_kubernetes():
     code = (
-        "import sys, cni_operator.render_aws, cni_operator.aws_registry, cni_operator.render;"
+        "import sys, cni_operator.render.aws_vpc_cni, cni_operator.aws_registry, cni_operator.render;"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('kopf', 'kubernetes')];"
         "assert not bad, bad"
     )

@@ -18,15 +18,8 @@ import pytest
 import yaml
 from cni_operator.api import Provider, parse_spec
 from cni_operator.catalog import CatalogError, load_catalog, parse_catalog
-from cni_operator.render import (
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
-    PROVIDER_LABEL,
-    VERSION_LABEL,
-    ObjectRef,
-    render,
-    to_yaml,
-)
+from cni_operator.objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef
+from cni_operator.render import render, to_yaml
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from cni_operator.runtime import outranked
+from cni_operator.session.peering import outranked
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

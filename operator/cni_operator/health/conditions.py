@@ -10,8 +10,12 @@ import datetime as _dt
 from enum import Enum
 from typing import Any
 
+from ..objects import parse_time, rfc3339  # noqa: F401  (part of this module's vocabulary)
+
 READY, PROGRESSING, DEGRADED, APPLIED = "Ready", "Progressing", "Degraded", "Applied"
-CONDITION_TYPES = (READY, PROGRESSING, DEGRADED, APPLIED)
+# The kstatus pair (sigs.k8s.io/cli-utils): what Flux, Argo CD and kpt read to tell "in progress" from "failed".
+RECONCILING, STALLED = "Reconciling", "Stalled"
+CONDITION_TYPES = (READY, PROGRESSING, DEGRADED, APPLIED, RECONCILING, STALLED)
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
 
@@ -53,28 +57,6 @@ class Reason(str, Enum):
 REFUSALS = frozenset({Reason.INVALID_CONFIGURATION, Reason.FOREIGN_CNI_DETECTED, Reason.CLUSTER_TYPE_MISMATCH})
 # What an apply attempt can end with besides success.
 APPLY_ERRORS = REFUSALS | {Reason.APPLY_FAILED}
-
-
-def rfc3339(when: _dt.datetime | str) -> str:
-    """Kubernetes timestamp text (UTC, seconds, trailing Z). Naive datetimes are taken as UTC."""
-    if isinstance(when, str):
-        return when
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_dt.UTC)
-    return when.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> _dt.datetime | None:
-    """A timestamp as the API returns it ("2024-05-01T10:00:00Z", isoformat, or a datetime) -> aware datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, _dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
-    try:
-        parsed = _dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_dt.UTC)
 
 
 def condition(type_: str, status: str, reason: Reason | str, message: str, generation: int | None,

@@ -1,11 +1,26 @@
-"""The reconcile loop: the first poke is served at once, a burst is folded, passes are spaced under churn."""
+"""A session's reconcile loop: the first poke is served at once, a burst is folded, passes are spaced under churn."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from cni_operator.runtime import Runtime
+from cni_operator.events import EventRecorder
+from cni_operator.session import ClusterSession
+
+
+class Runtime:
+    """One ClusterSession with a counting reconciler and no API server (the loop and the feeding are under test)."""
+
+    def __init__(self, min_interval: float):
+        self.session = ClusterSession(kube=None, singleton="default", min_interval=min_interval,
+                                      recorder=EventRecorder(kube=None, namespace="default"))
+
+    def poke(self, _reason: str) -> None:
+        self.session.loop.poke()
+
+    def observe_clusternetwork(self, event_type: str, body: dict) -> None:
+        self.session.observe_clusternetwork(body, deleted=event_type == "DELETED")
 
 
 class CountingReconciler:
@@ -19,12 +34,10 @@ class CountingReconciler:
 
 
 async def _run(runtime: Runtime, reconciler: CountingReconciler, body) -> None:
-    runtime._loop = asyncio.get_running_loop()
-    runtime._wake = asyncio.Event()
-    runtime.reconciler = reconciler
-    runtime._task = asyncio.create_task(runtime._run())
+    runtime.session.reconciler = reconciler
+    await runtime.session.loop.start()
     await body()
-    runtime._task.cancel()
+    await runtime.session.loop.stop()
 
 
 def test_first_poke_is_not_held_back_by_the_interval():
@@ -84,7 +97,6 @@ def test_a_new_intent_is_not_held_back_by_the_spacing_but_churn_is():
         assert len(reconciler.passes) >= n, f"pass {n} did not come"
 
     async def body():
-        runtime._new_intent = asyncio.Event()
         runtime.observe_clusternetwork("ADDED", _cnet("a", 1, 1))
         await wait_passes(1)
         runtime.observe_clusternetwork("MODIFIED", _cnet("a", 1, 2))  # status or metadata only: same intent

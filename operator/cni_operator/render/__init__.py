@@ -1,7 +1,7 @@
 """Pure render: a resolved ClusterNetwork spec -> the objects to apply and the objects to prune.
 
 No kopf, no kubernetes client, no I/O beyond reading templates (an import-linter contract enforces it).
-Each provider contributes a context builder (render_canal.py, render_aws.py); the templates live in
+Each provider contributes a context builder (canal.py, aws_vpc_cni.py); the templates live in
 manifests/<provider>/ and the catalog entry names which templates a version renders.
 
 Deterministic: the same spec and catalog give the same objects in the same order with the same key order, so
@@ -19,48 +19,13 @@ from functools import lru_cache
 import jinja2
 import yaml
 
-from .api import ClusterNetworkSpec, Provider
-from .catalog import Catalog, VersionEntry, load_catalog, resolve
-from .resources import manifests_dir
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "cni-operator"
-PROVIDER_LABEL = "cni-operator.io/provider"
-VERSION_LABEL = "cni-operator.io/version"
-
-# Apply order: what others depend on first (CRDs, namespaces, RBAC, config), workloads last.
-KIND_ORDER = [
-    "CustomResourceDefinition",
-    "Namespace",
-    "PriorityClass",
-    "ServiceAccount",
-    "Secret",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-    "ConfigMap",
-    "Service",
-    "DaemonSet",
-    "Deployment",
-    "PodDisruptionBudget",
-]
+from ..api import ClusterNetworkSpec, Provider
+from ..catalog import Catalog, VersionEntry, load_catalog, resolve
+from ..objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, kind_rank
+from ..resources import manifests_dir
 
 # libyaml when PyYAML was built with it (several times faster); the pure-Python loader otherwise. Same results.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    api_version: str
-    kind: str
-    name: str
-    namespace: str = ""
-
-    @classmethod
-    def of(cls, obj: dict) -> ObjectRef:
-        meta = obj["metadata"]
-        return cls(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace", ""))
 
 
 @dataclass
@@ -69,23 +34,6 @@ class Rendered:
     version: str | None
     apply: list[dict] = field(default_factory=list)
     prune: list[ObjectRef] = field(default_factory=list)  # objects other catalog versions have and this one lacks
-
-
-def override_registry(image: str, registry: str) -> str:
-    """Replace the registry of an image reference with `registry` (a host[:port][/path] mirror); "" keeps it.
-
-    The first path component is a registry when it has a dot or a port, or is localhost (the rule container runtimes
-    use); otherwise the reference has no registry and the mirror is put in front:
-        docker.io/flannel/flannel:v0.24.4  + mirror.local:5000 -> mirror.local:5000/flannel/flannel:v0.24.4
-        quay.io/calico/node:v3.32.1        + mirror.local      -> mirror.local/calico/node:v3.32.1
-        amazon-k8s-cni:v1.23.1             + mirror.local/eks  -> mirror.local/eks/amazon-k8s-cni:v1.23.1
-    """
-    if not registry:
-        return image
-    first, sep, rest = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        image = rest
-    return f"{registry.rstrip('/')}/{image}"
 
 
 @lru_cache(maxsize=4)
@@ -101,17 +49,12 @@ def _environment(provider: Provider) -> jinja2.Environment:
 
 def _context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
     if entry.provider is Provider.CANAL:
-        from . import render_canal
+        from . import canal
 
-        return render_canal.context(spec, entry)
-    from . import render_aws
+        return canal.context(spec, entry)
+    from . import aws_vpc_cni
 
-    return render_aws.context(spec, entry)
-
-
-def _kind_rank(obj: dict) -> int:
-    kind = obj["kind"]
-    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    return aws_vpc_cni.context(spec, entry)
 
 
 def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dict]:
@@ -127,7 +70,7 @@ def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dic
         labels[PROVIDER_LABEL] = entry.provider.value
         labels[VERSION_LABEL] = entry.version
     # Stable sort keeps template order within a kind.
-    objects.sort(key=_kind_rank)
+    objects.sort(key=lambda obj: kind_rank(obj["kind"]))
     return objects
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from . import api
+from .. import api
 
 NAME = f"{api.PLURAL}.{api.GROUP}"
 HEADER = (
@@ -180,6 +180,13 @@ PRINTER_COLUMNS = [
         "description": "Summary of the conditions",
     },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {
+        "name": "Unreverted",
+        "type": "integer",
+        "priority": 1,
+        "jsonPath": ".status.drift.unreverted",
+        "description": "Managed objects that differ from the render and are left as they are (see status.drift)",
+    },
     {
         "name": "Message",
         "type": "string",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import api, crd
+from .. import api
+from . import crd
 
 HEADER = """\
 <!-- Generated from operator/cni_operator/api.py by `cni-operator docs > docs/api.md`. Do not edit by hand. -->

@@ -15,29 +15,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .conditions import parse_time
-from .diff import HASH_ANNOTATION, contains, first_difference, with_hash_annotation
-from .kube import Kube, KubeError
-from .render import KIND_ORDER, MANAGED_BY, MANAGED_BY_LABEL, ObjectRef
+from ..kube import Kube, KubeError
+from ..objects import (
+    HASH_ANNOTATION,
+    REESTABLISH_ANNOTATION,
+    ObjectRef,
+    is_ignored,
+    is_managed,
+    kind_rank,
+    parse_time,
+)
+from .diff import contains, first_difference, with_hash_annotation
 
-IGNORE_ANNOTATION = "cni-operator.io/ignore"
-# A CRD whose names are accepted but which is not Established gets written again (this annotation, the time) once it
-# has waited this long: Kubernetes queues a CRD for establishing only on an update event, so one whose API server
-# restarted in between stays "Installing", its API not served, until something writes it. (HA API servers wait 5 s.)
-REESTABLISH_ANNOTATION = "cni-operator.io/reestablished"
+# A CRD whose names are accepted but which is not Established gets written again (REESTABLISH_ANNOTATION, the time)
+# once it has waited this long: Kubernetes queues a CRD for establishing only on an update event, so one whose API
+# server restarted in between stays "Installing", its API not served, until something writes it. (HA API servers
+# wait 5 s.)
 ESTABLISH_GRACE = 10.0
 
 logger = logging.getLogger(__name__)
-
-
-def is_ignored(live: dict | None) -> bool:
-    annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(IGNORE_ANNOTATION, "")).lower() == "true"
-
-
-def is_managed(live: dict | None) -> bool:
-    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
-    return labels.get(MANAGED_BY_LABEL) == MANAGED_BY
 
 
 def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
@@ -62,6 +58,7 @@ class ApplyOutcome:
     reverted: list[tuple[ObjectRef, str]] = field(default_factory=list)  # drift put back: (object, first field)
     pruned: list[ObjectRef] = field(default_factory=list)
     ignored: list[ObjectRef] = field(default_factory=list)
+    ignored_drift: list[tuple[ObjectRef, str]] = field(default_factory=list)  # ignored and differing: (object, field)
     deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
     errors: list[tuple[ObjectRef, str]] = field(default_factory=list)
     recheck_in: list[float] = field(default_factory=list)  # seconds until an object needs another look (CRDs)
@@ -107,11 +104,11 @@ class ConflictGuard:
         return len(self._reverts[ref]) >= self.budget
 
 
-_WORKLOADS_RANK = KIND_ORDER.index("DaemonSet")
+_WORKLOADS_RANK = kind_rank("DaemonSet")
 
 
 def _rank(ref: ObjectRef) -> int:
-    return KIND_ORDER.index(ref.kind) if ref.kind in KIND_ORDER else len(KIND_ORDER)
+    return kind_rank(ref.kind)
 
 
 class Applier:
@@ -140,6 +137,8 @@ class Applier:
             live = self._live(ref)
             if live is not None and is_ignored(live):
                 outcome.ignored.append(ref)
+                if not contains(want, live):
+                    outcome.ignored_drift.append((ref, first_difference(want, live) or "?"))
                 return
             if live is not None and contains(want, live):
                 waited = establishing_for(live, datetime.datetime.now(datetime.UTC)) \
@@ -201,6 +200,19 @@ class Applier:
         for ref in sorted(set(prune_candidates) - wanted, key=_rank, reverse=True):
             self._prune_one(ref, outcome)
         return outcome
+
+    def differences(self, objects: list[dict]) -> list[tuple[ObjectRef, str]]:
+        """(object, first differing field) for every rendered object the live one departs from, read from the
+        watch-fed cache only (no request): what a paused operator would put back."""
+        found = []
+        for desired in objects:
+            ref = ObjectRef.of(desired)
+            live = self.lookup(ref) if self.lookup is not None else None
+            if live is None:
+                found.append((ref, "missing"))
+            elif not contains(desired, live):
+                found.append((ref, first_difference(desired, live) or "?"))
+        return found
 
     def _prune_one(self, ref: ObjectRef, outcome: ApplyOutcome) -> None:
         try:

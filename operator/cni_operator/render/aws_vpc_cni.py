@@ -7,9 +7,10 @@ object for object, apart from the differences listed there.
 
 from __future__ import annotations
 
-from .api import AwsVpcCniOptions, ClusterNetworkSpec
-from .aws_registry import registry_for
-from .catalog import VersionEntry
+from ..api import AwsVpcCniOptions, ClusterNetworkSpec
+from ..aws_registry import registry_for
+from ..catalog import VersionEntry
+from ..images import with_registry
 
 # Upstream's default for AWS_VPC_ENI_MTU (jumbo frames inside the VPC). spec.mtu 0 means "upstream default".
 DEFAULT_ENI_MTU = 9001
@@ -61,11 +62,6 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _image(registry: str, repository_tag: str) -> str:
-    """Catalog images are repository:tag without a registry; put the registry in front."""
-    return f"{registry.rstrip('/')}/{repository_tag}"
-
-
 def aws_node_env(options: AwsVpcCniOptions, mtu: int, version: str) -> list[tuple[str, str]]:
     """The aws-node container's plain env vars (the two fieldRef vars are in the template), in render order."""
     env = dict(_BASE_ENV)
@@ -108,9 +104,9 @@ def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
         "version": entry.version,
         "features": {"ipamdProbeAddr": entry.features["ipamdProbeAddr"]},
         "images": {
-            "cni": _image(registry, entry.images["cni"]),
-            "cni_init": _image(registry, entry.images["cniInit"]),
-            "network_policy_agent": _image(registry, entry.images["networkPolicyAgent"]),
+            "cni": with_registry(entry.images["cni"], registry),
+            "cni_init": with_registry(entry.images["cniInit"], registry),
+            "network_policy_agent": with_registry(entry.images["networkPolicyAgent"], registry),
         },
         "aws_node_env": aws_node_env(options, spec.mtu, entry.version),
         "node_agent_args": node_agent_args(options, entry),

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-HASH_ANNOTATION = "cni-operator.io/applied-hash"
+from ..objects import HASH_ANNOTATION
 
 
 def _is_empty(value: Any) -> bool:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import json
 
-from .api import CanalOptions, ClusterNetworkSpec, FlannelBackend, IptablesBackend, LogSeverity
-from .catalog import CatalogError, VersionEntry
-from .render import override_registry
-
-NAMESPACE = "kube-system"
+from ..api import CanalOptions, ClusterNetworkSpec, FlannelBackend, IptablesBackend, LogSeverity
+from ..catalog import CatalogError, VersionEntry
+from ..images import with_registry
+from ..objects import CNI_NAMESPACE
 
 # Flannel's own defaults for the VXLAN backend: written out only when the spec differs, so the default ConfigMap is
 # upstream's `{"Type": "vxlan"}`.
@@ -115,9 +114,9 @@ def _features(entry: VersionEntry) -> dict:
 def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
     canal = spec.canal or CanalOptions()
     return {
-        "namespace": NAMESPACE,
+        "namespace": CNI_NAMESPACE,
         "features": _features(entry),
-        "images": {name: override_registry(image, spec.registry) for name, image in entry.images.items()},
+        "images": {name: with_registry(image, spec.registry) for name, image in entry.images.items()},
         "image_pull_secrets": [ref.name for ref in spec.image_pull_secrets],
         "canal_iface": canal.iface,
         "masquerade": "true" if canal.masquerade else "false",

@@ -1,0 +1,147 @@
+"""The per-cluster session: everything the operator knows and does about ONE cluster.
+
+    projections  what the cluster's watches said (workloads, CNI pods, nodes, managed objects, the ClusterNetwork)
+    loop         one coalescing, level-based loop: pokes in, passes out
+    reconciler   the decision table of one pass: render -> apply -> health -> status
+    announcer    Events and log lines; status writer; metric labels
+
+Whoever watches the cluster feeds it through the `observe_*` methods: kopf's handlers when the operator runs inside
+the cluster (handlers.py); the fleet's own watches for a remote one. It holds no module globals, so a process can
+run one session per cluster, each with its own API client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+
+from ..apply import Applier
+from ..events import EventRecorder
+from ..kube import Kube, KubeError
+from ..objects import ObjectRef
+from .announce import Announcer
+from .loop import CoalescingLoop
+from .peering import Peering, outranked
+from .projections import Projections, intent
+from .reconcile import Reconciler
+from .status import StatusWriter
+
+# API trouble a later pass can get past by itself: logged as a WARNING with the retry, not as an ERROR with a trace.
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, KubeError):
+        return exc.status in TRANSIENT_STATUS
+    return isinstance(exc, (ConnectionError, TimeoutError, OSError)) or type(exc).__module__.startswith("urllib3")
+
+
+class ClusterSession:
+    def __init__(self, kube: Kube, *, name: str = "in-cluster", singleton: str | None = None,
+                 min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
+                 metric_labels: dict | None = None, logger: logging.Logger | None = None):
+        """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
+        `peering`: check kopf's peering object before every pass (replicas), None when standalone."""
+        self.name = name
+        self.kube = kube
+        self.singleton = singleton
+        self.peering = peering
+        self.logger = logger or logging.getLogger("cni_operator")
+        self.projections = Projections()
+        self.recorder = recorder if recorder is not None else EventRecorder(kube)
+        labels = metric_labels or {}
+        self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember)
+        self.reconciler = Reconciler(
+            kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
+            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels)
+        self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
+                                   min_interval=min_interval, logger=self.logger)
+        self._transient_failures = 0
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        await self.loop.start()
+
+    async def stop(self) -> None:
+        await self.loop.stop()
+        self.applier.pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.recorder.close)
+
+    # ---- what the watches report (each pokes the loop only when something the operator reads changed)
+
+    def observe_clusternetwork(self, body: dict, *, deleted: bool = False) -> None:
+        if self.singleton and (body.get("metadata") or {}).get("name") != self.singleton:
+            return  # admission rejects others; an older CRD without the rule must not make us act on them
+        before = intent(self.projections.clusternetwork)
+        if self.projections.update_clusternetwork(body, deleted=deleted):
+            if intent(self.projections.clusternetwork) != before:
+                self.loop.intent_changed()
+            self.loop.poke()
+
+    def observe_node(self, body: dict, *, deleted: bool = False) -> None:
+        name = (body.get("metadata") or {}).get("name") or ""
+        if self.projections.drop_node(name) if deleted else self.projections.put_node(body):
+            self.loop.poke()
+
+    def observe_pod(self, body: dict, *, deleted: bool = False) -> None:
+        meta = body.get("metadata") or {}
+        if self.projections.drop_pod(meta.get("namespace") or "", meta.get("name")) if deleted \
+                else self.projections.put_pod(body):
+            self.loop.poke()
+
+    def observe_workload(self, body: dict, *, deleted: bool = False) -> None:
+        """A DaemonSet or Deployment: ours (drift, rollout progress) or a foreign CNI appearing."""
+        meta = body.get("metadata") or {}
+        self.projections.observe_managed(body, deleted=deleted)
+        changed = self.projections.drop_workload(meta.get("namespace") or "", meta.get("name"), body.get("kind")) \
+            if deleted else self.projections.put_workload(body)
+        if changed:
+            self.loop.poke()
+
+    def observe_managed(self, body: dict, *, deleted: bool = False) -> None:
+        """Any other object we manage: only ours matter, and only for drift."""
+        if self.projections.observe_managed(body, deleted=deleted):
+            self.loop.poke()
+
+    # ---- the pass
+
+    async def _pass(self) -> float | None:
+        if await self._paused_by_peer():
+            self.logger.info("a higher-priority replica is active: skipping a pass")
+            return None  # resumed, kopf re-lists everything: those events start the next pass
+        try:
+            retry_in = await self.reconciler.step(self.projections.clusternetwork)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self._transient_failures += 1
+            delay = min(2 ** self._transient_failures, 60)
+            self.logger.warning("the API server did not answer as expected (%s); retrying in %ss", exc, delay)
+            return delay
+        self._transient_failures = 0
+        return retry_in
+
+    async def _paused_by_peer(self) -> bool:
+        if self.peering is None:
+            return False
+        ref = ObjectRef("kopf.dev/v1", "KopfPeering", self.peering.name, self.peering.namespace)
+        try:
+            body = await asyncio.to_thread(self.kube.get, ref)
+        except Exception:  # noqa: BLE001 - cannot tell: act, as a single replica must (the pass will retry anyway)
+            return False
+        return outranked((body or {}).get("status") or {}, self.peering.priority,
+                         datetime.datetime.now(datetime.UTC))
+
+    # ---- our own writes, fed back
+
+    def _remember(self, body: dict) -> None:
+        """An apply response is the newest live object: cache it so the watch lagging behind is not seen as drift.
+        Called from the apply step's worker threads."""
+        self.loop.call_soon(self.projections.observe_managed, body)
+
+    def _own_clusternetwork_write(self, body: dict) -> None:
+        before = intent(self.projections.clusternetwork)
+        if self.projections.update_clusternetwork(body) and intent(self.projections.clusternetwork) != before:
+            self.loop.intent_changed()

@@ -1,0 +1,252 @@
+"""One level-based pass over one cluster: read the ClusterNetwork, decide, write only what differs, report status.
+
+The decision table, in order (tests/unit/test_reconcile.py has a row for each):
+
+    no ClusterNetwork                 nothing
+    being deleted                     finalize: with deletionPolicy Delete remove the inventory, then the finalizer
+    invalid spec                      Failed/InvalidConfiguration, health of whatever runs, nothing written
+    imported                          Unmanaged: observe and report the detected CNI, nothing written
+    paused                            Paused: report health and what differs from the render, nothing written
+    first install next to a foreign   Failed/ForeignCNIDetected or ClusterTypeMismatch, nothing written
+      CNI, or on the wrong cluster
+    otherwise                         render -> finalizer -> apply/prune -> Events -> status; retry in 10 s after
+                                      an apply failure, keeping in the inventory what may exist
+
+Everything a pass reads comes from the projections the watches keep; it issues API calls only to write, or to GET a
+managed object the caches have not seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .. import api, health
+from ..api import ClusterType, DeletionPolicy, Provider
+from ..apply import Applier, ApplyOutcome
+from ..events import NORMAL, WARNING
+from ..health import detect
+from ..kube import Kube, KubeError
+from ..metrics import METRICS
+from ..objects import CNI_NAMESPACE, FINALIZER, ObjectRef, utcnow
+from ..providers import for_provider
+from ..render import Rendered, render
+from ..validation import Validated, check, summary
+from .announce import Announcer
+from .projections import Projections
+from .status import PassRecord, StatusWriter, build, clusternetwork_ref, digest_of, inventory_of
+
+APPLY_RETRY_SECONDS = 10.0
+DELETE_ATTEMPTS = 5
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, projections: Projections, applier: Applier, announcer: Announcer,
+                 writer: StatusWriter, logger: logging.Logger, metric_labels: dict | None = None):
+        self.kube = kube
+        self.projections = projections
+        self.applier = applier
+        self.announcer = announcer
+        self.writer = writer
+        self.logger = logger
+        self.labels = metric_labels or {}
+        self._deletion_attempts = 0
+
+    # ---- what the watches saw
+
+    def _health_inputs(self, provider: Provider) -> dict:
+        """What health.assess reads for the CNI we install: its DaemonSet and pods, its controllers, the nodes."""
+        cni, seen = for_provider(provider), self.projections
+        inputs = {
+            "daemonset": seen.workload(CNI_NAMESPACE, cni.daemonset, "DaemonSet"),
+            "pods": seen.pods_of(cni.pod_app),
+            "nodes": seen.node_list(),
+            "provider": provider.value,
+        }
+        if cni.controllers:
+            inputs.update(deployment=seen.workload(CNI_NAMESPACE, cni.controllers, "Deployment"),
+                          controller_pods=seen.pods_of(cni.controllers), expect_deployment=cni.controllers)
+        return inputs
+
+    def _running_cni_inputs(self) -> dict:
+        """Health inputs for whichever CNI runs, when the spec does not say which (imported, or unreadable)."""
+        primary = detect.primary_workload(self.projections.workload_list())
+        pods = health.select_pods(primary, self.projections.pod_list()) if primary else []
+        return {"daemonset": primary, "pods": pods, "nodes": self.projections.node_list()}
+
+    # ---- the pass
+
+    async def step(self, cr: dict | None) -> float | None:
+        """Run one pass; return seconds until another pass is needed without any event (or None)."""
+        if cr is None:
+            return None
+        METRICS.inc("cni_operator_reconciles_total", result="started", **self.labels)
+        if cr["metadata"].get("deletionTimestamp"):
+            return await self._finalize(cr)
+        generation = cr["metadata"].get("generation")
+        checked = check(cr.get("spec") or {})
+        if not checked.ok:
+            return await self._refuse_invalid(cr, checked)
+        spec = checked.spec
+        if spec.cluster_type is ClusterType.IMPORTED:
+            return await self._observe_imported(cr)
+        provider = spec.provider
+        inventory = inventory_of(cr.get("status"))
+        rendered = render(spec)
+        if spec.paused:
+            return await self._report_paused(cr, spec, rendered)
+
+        blocked = self._safety_check(spec, provider, inventory)
+        if blocked:
+            reason, message = blocked
+            await self._publish(cr, health.refused(reason, message, generation=generation, now=utcnow(),
+                                                   **self._health_inputs(provider)))
+            return None
+
+        await self._ensure_finalizer(cr, spec)
+        started = time.monotonic()
+        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune,
+                                          frozenset(inventory))
+        METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started, **self.labels)
+        self.announcer.apply_outcome(cr, f"{provider.value} {spec.cni.version}", outcome,
+                                     first_install=not inventory)
+        return await self._report_applied(cr, spec, rendered, inventory, outcome)
+
+    async def _refuse_invalid(self, cr: dict, checked: Validated) -> None:
+        provider = checked.provider
+        inputs = self._health_inputs(provider) if provider is not None else self._running_cni_inputs()
+        await self._publish(cr, health.invalid_configuration(
+            summary(checked.problems), generation=cr["metadata"].get("generation"), now=utcnow(), **inputs))
+
+    # ---- safety before a first install
+
+    def _safety_check(self, spec: api.ClusterNetworkSpec, provider: Provider,
+                      inventory: list[ObjectRef]) -> tuple[str, str] | None:
+        if inventory:
+            return None  # installed already: these checks guard the first install only
+        workloads = self.projections.workload_list()
+        foreign = detect.foreign_cnis(workloads, provider.value)
+        if foreign:
+            names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)
+            message = (f"another CNI is already running: {names}. cni-operator will not install a second CNI; "
+                       f"remove it first, or set clusterType: imported to only observe it.")
+            return ("ForeignCNIDetected", message)
+        mismatch = detect.cluster_type_mismatch(spec.cluster_type, workloads, self.projections.node_list())
+        if mismatch:
+            return ("ClusterTypeMismatch", mismatch)
+        return None
+
+    # ---- status
+
+    def _foreign(self, provider: Provider) -> list[str]:
+        """Installed, a second CNI appearing later is reported (never removed: it is not ours)."""
+        return [f"{d.provider} ({d.workload})"
+                for d in detect.foreign_cnis(self.projections.workload_list(), provider.value)]
+
+    async def _report_paused(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered) -> float | None:
+        generation = cr["metadata"].get("generation")
+        unreverted = [f"{ref.describe()}: paused ({field})" for ref, field in self.applier.differences(rendered.apply)]
+        picture = health.assess(**self._health_inputs(spec.provider), foreign=self._foreign(spec.provider),
+                                now=utcnow(), generation=generation,
+                                applied=health.ApplyState(generation=None, hash=digest_of(rendered.apply)),
+                                paused=True, unreverted=unreverted)
+        record = PassRecord(provider=spec.provider.value, version=spec.cni.version, unreverted=unreverted)
+        await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
+        return picture.recheck_after
+
+    async def _report_applied(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered,
+                              inventory: list[ObjectRef], outcome: ApplyOutcome) -> float | None:
+        generation = cr["metadata"].get("generation")
+        if outcome.ok:
+            new_inventory = [ObjectRef.of(o) for o in rendered.apply]
+        else:  # keep what may still exist, so a later pass can prune it
+            new_inventory = list(dict.fromkeys(inventory + outcome.created + outcome.updated + outcome.in_sync))
+        error = outcome.errors[0] if outcome.errors else None
+        digest = digest_of(rendered.apply)
+        unreverted = [f"{ref.describe()}: ignored, cni-operator.io/ignore=true ({field})"
+                      for ref, field in outcome.ignored_drift]
+        unreverted += [f"{ref.describe()}: backing off from a conflicting writer" for ref, _ in outcome.deferred]
+        picture = health.assess(
+            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider), now=utcnow(),
+            generation=generation,
+            applied=health.ApplyState(generation=generation if error is None else None, hash=digest,
+                                      objects=len(new_inventory)),
+            apply_error=f"{error[0].describe()}: {error[1]}" if error else None, unreverted=unreverted)
+        record = PassRecord(provider=spec.provider.value, version=spec.cni.version, inventory=new_inventory,
+                            digest=digest, wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted)
+        await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
+        delays = [picture.recheck_after] if picture.recheck_after else []
+        if outcome.errors:
+            delays.append(APPLY_RETRY_SECONDS)
+        if outcome.deferred:
+            delays.append(max(0.5, min(at for _, at in outcome.deferred) - time.monotonic()))
+        if outcome.recheck_in:
+            delays.append(max(0.5, min(outcome.recheck_in)))
+        return min(delays) if delays else None
+
+    def _gauged(self, status: dict) -> dict:
+        counts = status.get("health") or {}
+        METRICS.set("cni_operator_cni_pods_ready", counts.get("ready", 0), **self.labels)
+        METRICS.set("cni_operator_cni_pods_desired", counts.get("desired", 0), **self.labels)
+        return status
+
+    async def _publish(self, cr: dict, status: dict) -> None:
+        previous = (cr.get("status") or {}).get("phase")
+        if await self.writer.publish(cr, status):
+            self.announcer.phase_change(cr, previous, status)
+
+    # ---- imported clusters: observe only, write nothing but status
+
+    async def _observe_imported(self, cr: dict) -> None:
+        inputs = self._running_cni_inputs()
+        status = health.unmanaged(detect.detect_cnis(self.projections.workload_list()),
+                                  generation=cr["metadata"].get("generation"), now=utcnow(), **inputs)
+        await self._publish(cr, status)
+
+    # ---- finalizer and deletion
+
+    async def _ensure_finalizer(self, cr: dict, spec: api.ClusterNetworkSpec) -> None:
+        finalizers = list(cr["metadata"].get("finalizers") or [])
+        want = spec.deletion_policy is DeletionPolicy.DELETE
+        if want == (FINALIZER in finalizers):
+            return
+        updated = finalizers + [FINALIZER] if want else [f for f in finalizers if f != FINALIZER]
+        patch = {"metadata": {"finalizers": updated, "resourceVersion": cr["metadata"]["resourceVersion"]}}
+        try:
+            result = await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr), patch)
+            self.writer.on_written(result)
+        except KubeError as exc:
+            if exc.status not in (404, 409):  # 409: a newer version exists; the next pass sees it
+                raise
+
+    async def _finalize(self, cr: dict) -> float | None:
+        finalizers = cr["metadata"].get("finalizers") or []
+        if FINALIZER not in finalizers:
+            return None
+        policy = (cr.get("spec") or {}).get("deletionPolicy", "Orphan")
+        inventory = inventory_of(cr.get("status"))
+        if policy == "Delete" and inventory:
+            outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
+            self._deletion_attempts += 1
+            if outcome.errors and self._deletion_attempts < DELETE_ATTEMPTS:
+                message = (f"deleting the CNI: {len(outcome.errors)} objects could not be removed yet "
+                           f"(attempt {self._deletion_attempts}/{DELETE_ATTEMPTS}): {outcome.errors[0][1]}")
+                self.logger.warning("%s", message)
+                await self._publish(cr, health.deleting(message, generation=cr["metadata"].get("generation")))
+                return 5.0 * self._deletion_attempts
+            if outcome.errors:
+                self.announcer.say(cr, WARNING, "DeleteIncomplete",
+                                   f"gave up deleting after {DELETE_ATTEMPTS} attempts; left behind: "
+                                   + ", ".join(r.describe() for r, _ in outcome.errors))
+            else:
+                self.announcer.say(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects")
+        remaining = [f for f in finalizers if f != FINALIZER]
+        try:
+            await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr),
+                                    {"metadata": {"finalizers": remaining}})
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+        self._deletion_attempts = 0
+        return None

@@ -1,0 +1,104 @@
+"""The ClusterNetwork's status has one author: build it from its parts here, patch it only when it changed.
+
+Health owns the judgement (phase, conditions, counts, problems); this module adds what the pass did (provider,
+version, what is applied, what is left unreverted) and writes the whole status with one merge patch of the status
+subresource, never when a person would read the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .. import api
+from ..apply.diff import canonical_hash
+from ..health.conditions import merge_conditions, status_differs
+from ..kube import Kube, KubeError
+from ..metrics import METRICS
+from ..objects import ObjectRef, rfc3339, utcnow
+
+MAX_UNREVERTED_NAMES = 10
+
+
+def clusternetwork_ref(cr: dict) -> ObjectRef:
+    return ObjectRef(f"{api.GROUP}/{api.VERSION}", api.KIND, cr["metadata"]["name"])
+
+
+def inventory_of(status: dict | None) -> list[ObjectRef]:
+    """The objects earlier passes applied, from status.applied.inventory."""
+    items = ((status or {}).get("applied") or {}).get("inventory") or []
+    return [ObjectRef.from_status(i) for i in items]
+
+
+@dataclass
+class PassRecord:
+    """What one pass did, for the status: set by the reconciler, read by build()."""
+
+    provider: str | None = None
+    version: str | None = None
+    inventory: list[ObjectRef] | None = None  # None: nothing rendered this pass (the old record stays)
+    digest: str = ""
+    wrote: bool = False  # the apply step changed something (moves lastAppliedTime)
+    ignored: list[ObjectRef] | None = None  # None: not looked at this pass (the old list stays)
+    unreverted: list[str] = field(default_factory=list)  # "<object>: <why it is left as it is>"
+
+
+def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
+    """The whole status: health's part, then provider, version, applied, ignored and drift."""
+    old = old or {}
+    status = dict(health_status)
+    if record.provider is not None:
+        status["provider"] = record.provider
+        status["version"] = record.version
+    applied = dict(old.get("applied") or {})
+    if record.inventory is not None:
+        keep_time = not record.wrote and applied.get("lastAppliedTime")
+        applied = {
+            "objects": len(record.inventory),
+            "hash": record.digest,
+            "lastAppliedTime": applied["lastAppliedTime"] if keep_time else rfc3339(utcnow()),
+            "inventory": [ref.as_status() for ref in record.inventory],
+        }
+    if applied:
+        status["applied"] = applied
+    if record.ignored is not None:
+        status["ignored"] = sorted(ref.describe() for ref in record.ignored)
+    elif old.get("ignored"):
+        status["ignored"] = old["ignored"]
+    if record.provider is not None:
+        status["drift"] = {"unreverted": len(record.unreverted),
+                           "objects": record.unreverted[:MAX_UNREVERTED_NAMES]}
+    return status
+
+
+def digest_of(objects: list[dict]) -> str:
+    return canonical_hash(objects)
+
+
+class StatusWriter:
+    """Patches status when it differs; feeds the response back so the next pass compares against it."""
+
+    def __init__(self, kube: Kube, on_written: Callable[[dict], None], metric_labels: dict | None = None):
+        self.kube = kube
+        self.on_written = on_written
+        self.labels = metric_labels or {}
+
+    async def publish(self, cr: dict, status: dict) -> bool:
+        """True when a patch was sent."""
+        old = cr.get("status") or {}
+        status["conditions"] = merge_conditions(old.get("conditions") or [], status.get("conditions") or [], utcnow())
+        status.setdefault("observedGeneration", cr["metadata"].get("generation"))
+        if not status_differs(old, status):
+            return False
+        try:
+            result = await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr), {"status": status},
+                                             subresource="status")
+        except KubeError as exc:
+            if exc.status == 404:
+                return False  # deleted meanwhile
+            raise
+        METRICS.inc("cni_operator_status_patches_total", **self.labels)
+        # Our own patch is newer than the body this pass read: without this the next pass would compare against it.
+        self.on_written(result)
+        return True
