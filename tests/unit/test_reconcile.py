@@ -1,0 +1,585 @@
+"""The reconciler's decision table (session/reconcile.py), one pass at a time, against an in-memory API server.
+
+A real ClusterSession (projections, applier, status writer, announcer, Event recorder) talks to FakeKube
+(fake_kube.py). Watch events reach the session through its observe_* methods, as kopf's handlers deliver them; each
+test then runs `reconciler.step` and checks what a user would: which objects were written and how, the status
+(phase, condition reasons, applied.inventory, drift), the returned retry delay, and the Events posted.
+
+Rows: no ClusterNetwork; invalid spec; imported; paused; first install refused (foreign CNI, wrong cluster type);
+first install; upgrade with prune; apply failure; finalizer add/remove; deletion (Orphan, Delete, deletes failing);
+retry delays (grace period, conflicting writer); idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import pytest
+from cni_operator import api
+from cni_operator.apply.diff import with_hash_annotation
+from cni_operator.health import GRACE_SECONDS
+from cni_operator.objects import FINALIZER, ObjectRef, is_managed, kind_rank
+from cni_operator.render import Rendered, render
+from cni_operator.session import ClusterSession
+from cni_operator.session.reconcile import APPLY_RETRY_SECONDS, DELETE_ATTEMPTS
+from cni_operator.validation import check
+from fake_kube import FakeKube, Request, deliver, flush_events, merge
+
+CNET = ObjectRef(f"{api.GROUP}/{api.VERSION}", api.KIND, "default")
+CANAL_DS = ObjectRef("apps/v1", "DaemonSet", "canal", "kube-system")
+CNP_CRD = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                    "clusternetworkpolicies.policy.networking.k8s.io")
+CANAL_CONFIG = ObjectRef("v1", "ConfigMap", "canal-config", "kube-system")
+WORKLOAD_RANK = kind_rank("DaemonSet")
+
+
+# ---------------------------------------------------------------------------------------------- API-shaped bodies
+
+
+def ago(seconds: float) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node(name: str, *, labels: dict | None = None, provider_id: str = "") -> dict:
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "creationTimestamp": ago(86400), "labels": labels or {}},
+            "spec": {"providerID": provider_id} if provider_id else {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def pod(name: str, node_name: str, labels: dict, *, ready: bool = True, since: str | None = None) -> dict:
+    since = since or ago(3600)
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": dict(labels)},
+            "spec": {"nodeName": node_name},
+            "status": {"phase": "Running",
+                       "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": ago(3600)},
+                                      {"type": "Ready", "status": str(ready), "lastTransitionTime": since}],
+                       "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0,
+                                              "state": {"running": {"startedAt": ago(3600)}}}]}}
+
+
+def cilium() -> dict:
+    """A CNI the operator did not install."""
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "cilium", "namespace": "kube-system", "labels": {"k8s-app": "cilium"}},
+            "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}},
+                     "template": {"metadata": {"labels": {"k8s-app": "cilium"}},
+                                  "spec": {"containers": [{"name": "cilium-agent",
+                                                           "image": "quay.io/cilium/cilium:v1.16.1"}]}}},
+            "status": {"desiredNumberScheduled": 2, "numberReady": 2, "updatedNumberScheduled": 2,
+                       "numberUnavailable": 0, "observedGeneration": 1}}
+
+
+def rendered(spec: dict) -> Rendered:
+    return render(check(spec).spec)
+
+
+def refs(objects: list[dict]) -> list[ObjectRef]:
+    return [ObjectRef.of(o) for o in objects]
+
+
+def inventory(status: dict) -> list[ObjectRef]:
+    return [ObjectRef.from_status(i) for i in status["applied"]["inventory"]]
+
+
+def cond(status: dict, type_: str) -> tuple[str, str]:
+    found = next(c for c in status["conditions"] if c["type"] == type_)
+    return found["status"], found["reason"]
+
+
+# ---------------------------------------------------------------------------------------------- the harness
+
+
+@dataclass
+class Pass:
+    delay: float | None
+    requests: list[Request]  # the operator's requests in this pass, Event POSTs included
+    events: list[dict]  # Events posted in this pass
+
+    @property
+    def writes(self) -> list[Request]:
+        return [r for r in self.requests if r.verb in ("apply", "delete", "patch")]
+
+    def verbs(self, verb: str) -> list[ObjectRef]:
+        return [r.ref for r in self.requests if r.verb == verb]
+
+    @property
+    def reasons(self) -> list[str]:
+        return [e["reason"] for e in self.events]
+
+    def event(self, reason: str) -> dict:
+        return next(e for e in self.events if e["reason"] == reason)
+
+
+STATUS_ONLY = [("patch", CNET, "status")]
+
+
+def shape(writes: list[Request]) -> list[tuple]:
+    return [(r.verb, r.ref, r.subresource) for r in writes]
+
+
+class Cluster:
+    """One cluster: the fake API server, the session watching it, and what other actors do to it."""
+
+    def __init__(self) -> None:
+        self.kube = FakeKube()
+        self.session = ClusterSession(self.kube, singleton="default", min_interval=0.0)
+
+    def create(self, spec: dict, finalizers: tuple[str, ...] = ()) -> None:
+        meta = {"name": "default", **({"finalizers": list(finalizers)} if finalizers else {})}
+        self.kube.put({"apiVersion": CNET.api_version, "kind": CNET.kind, "metadata": meta, "spec": spec})
+
+    def edit_spec(self, change: dict) -> None:
+        self.kube.edit(CNET, lambda body: body.update(spec=merge(body["spec"], change)))
+
+    def add(self, *objects: dict) -> None:
+        for obj in objects:
+            self.kube.put(obj)
+
+    def step(self) -> Pass:
+        """The watches deliver what happened, then one pass runs; every Event it queued is sent before returning."""
+        deliver(self.kube, self.session)
+        self.kube.requests.clear()
+        seen = len(self.kube.events)
+        delay = asyncio.run(self._pass())
+        flush_events(self.session.recorder)
+        return Pass(delay, list(self.kube.requests), self.kube.events[seen:])
+
+    async def _pass(self) -> float | None:
+        # As when the session's loop runs: the apply step's responses are fed back into the projections on this
+        # event loop (ClusterSession._remember -> CoalescingLoop.call_soon). The loop's task itself is not started,
+        # so the observe_* pokes start no pass of their own: the test runs each pass.
+        self.session.loop._loop = asyncio.get_running_loop()
+        try:
+            return await self.session.reconciler.step(self.session.projections.clusternetwork)
+        finally:
+            self.session.loop._loop = None
+
+    def run_cni(self) -> None:
+        """Play the kubelet and the workload controllers: a ready pod per node (one per Deployment replica) and
+        full, observed status on every managed DaemonSet and Deployment."""
+        nodes = [r.name for r in self.kube.objects if r.kind == "Node"]
+        for ref, obj in list(self.kube.objects.items()):
+            if ref.kind not in ("DaemonSet", "Deployment") or not is_managed(obj):
+                continue
+            labels = obj["spec"]["template"]["metadata"]["labels"]
+            hosts = nodes if ref.kind == "DaemonSet" else nodes[: obj["spec"].get("replicas") or 1]
+            for host in hosts:
+                self.kube.put(pod(f"{ref.name}-{host}", host, labels))
+            n, generation = len(hosts), obj["metadata"]["generation"]
+            status = {"desiredNumberScheduled": n, "numberReady": n, "updatedNumberScheduled": n,
+                      "numberAvailable": n, "numberUnavailable": 0} if ref.kind == "DaemonSet" else \
+                {"replicas": n, "readyReplicas": n, "availableReplicas": n, "updatedReplicas": n}
+            self.kube.edit(ref, lambda body, s=status, g=generation: body.update(status={**s, "observedGeneration": g}))
+
+    @property
+    def cnet(self) -> dict | None:
+        return self.kube.objects.get(CNET)
+
+    @property
+    def status(self) -> dict:
+        return self.cnet.get("status") or {}
+
+    def close(self) -> None:
+        self.session.recorder.close()
+        self.session.applier.pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster()
+    yield c
+    c.close()
+
+
+def installed(c: Cluster, spec: dict, nodes: tuple[str, ...] = ("n1", "n2")) -> Pass:
+    """A cluster with the CNI of `spec` installed by the operator and running Ready; returns the install pass."""
+    c.add(*(node(n) for n in nodes))
+    c.create(spec)
+    install = c.step()
+    c.run_cni()
+    assert c.step().delay is None and c.status["phase"] == "Ready", c.status
+    return install
+
+
+# ---------------------------------------------------------------------------------------------- the rows
+
+
+def test_no_clusternetwork_no_request(cluster):
+    cluster.add(node("n1"), cilium())
+    p = cluster.step()
+    assert p.delay is None
+    assert p.requests == [] and p.events == []
+
+
+@pytest.mark.parametrize("spec, field", [
+    ({"clusterType": "mks", "cni": {"version": "v3.99.0"}}, "spec.cni.version: v3.99.0 is not in the catalog"),
+    ({"clusterType": "mks", "canal": {"vxlanPort": "8472"}}, "spec.canal.vxlanPort"),  # pydantic: not an integer
+], ids=["unknown-version", "rejected-by-the-model"])
+def test_invalid_spec_fails_and_writes_nothing_but_status(cluster, spec, field):
+    cluster.add(node("n1"))
+    cluster.create(spec)
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY
+    status = cluster.status
+    assert status["phase"] == "Failed"
+    for type_ in ("Degraded", "Stalled"):
+        assert cond(status, type_) == ("True", "InvalidConfiguration")
+    assert cond(status, "Applied") == ("False", "InvalidConfiguration")
+    assert field in next(c for c in status["conditions"] if c["type"] == "Degraded")["message"]
+    assert p.delay is None
+    assert p.reasons == ["InvalidConfiguration"]  # the phase change, said once
+    assert [r for r in cluster.kube.objects if r.kind != "Node" and r != CNET] == []
+
+    again = cluster.step()
+    assert again.writes == [] and again.events == []
+
+
+def test_imported_reports_the_running_cni_and_writes_nothing_but_status(cluster):
+    cluster.add(node("n1"), node("n2"), cilium(), pod("cilium-a", "n1", {"k8s-app": "cilium"}),
+                pod("cilium-b", "n2", {"k8s-app": "cilium"}))
+    cluster.create({"clusterType": "imported"})
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY
+    assert p.events == [] and p.verbs("post") == []  # no Event on an imported cluster
+    status = cluster.status
+    assert status["phase"] == "Unmanaged"
+    assert cond(status, "Applied") == ("False", "Unmanaged")
+    assert [(d["provider"], d["workload"], d["version"]) for d in status["detected"]] == \
+        [("cilium", "kube-system/cilium", "v1.16.1")]
+    assert status["readySummary"] == "2/2"
+    assert p.delay is None
+
+
+def test_paused_applies_nothing_and_reports_the_drift(cluster):
+    spec = {"clusterType": "mks"}
+    installed(cluster, spec)
+    # Someone changes the canal image by hand; the user pauses the operator.
+    containers = cluster.kube.objects[CANAL_DS]["spec"]["template"]["spec"]["containers"]
+    index = next(i for i, c in enumerate(containers) if c["name"] == "calico-node")
+    cluster.kube.edit(CANAL_DS, lambda b: b["spec"]["template"]["spec"]["containers"][index].update(
+        image="quay.io/calico/node:hotfix"))
+    cluster.edit_spec({"paused": True})
+
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY  # nothing reverted, nothing applied
+    status = cluster.status
+    assert status["phase"] == "Paused"
+    assert cond(status, "Applied") == ("False", "Paused")
+    assert status["drift"] == {"unreverted": 1, "objects": [
+        f"DaemonSet kube-system/canal: paused (.spec.template.spec.containers[{index}].image)"]}
+    live = cluster.kube.objects[CANAL_DS]["spec"]["template"]["spec"]["containers"][index]
+    assert live["image"] == "quay.io/calico/node:hotfix"
+    assert p.delay is None
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (cilium(), "ForeignCNIDetected"),
+    (node("ip-10-0-0-1", labels={"eks.amazonaws.com/nodegroup": "ng-1"}), "ClusterTypeMismatch"),
+], ids=["foreign-cni", "eks-markers-with-mks"])
+def test_first_install_is_refused(cluster, extra, reason):
+    cluster.add(node("n1"), extra)
+    cluster.create({"clusterType": "mks", "deletionPolicy": "Delete"})
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY  # no apply, and no finalizer either
+    status = cluster.status
+    assert status["phase"] == "Failed"
+    for type_ in ("Degraded", "Stalled"):
+        assert cond(status, type_) == ("True", reason)
+    assert p.reasons == [reason]
+    assert p.delay is None
+    assert FINALIZER not in (cluster.cnet["metadata"].get("finalizers") or [])
+
+
+@pytest.mark.parametrize("spec, nodes", [
+    ({"clusterType": "mks"}, [node("n1"), node("n2")]),
+    ({"clusterType": "eks"}, [node("ip-10-0-0-1", labels={"eks.amazonaws.com/nodegroup": "ng-1"},
+                                   provider_id="aws:///eu-west-1a/i-0123456789abcdef0")]),
+], ids=["canal", "aws-vpc-cni"])
+def test_first_install_applies_every_rendered_object(cluster, spec, nodes):
+    want = rendered(spec)
+    cluster.add(*nodes)
+    cluster.create(spec)
+    p = cluster.step()
+
+    applies = [r for r in p.requests if r.verb == "apply"]
+    by_ref = {r.ref: r.body for r in applies}
+    assert len(by_ref) == len(applies) == len(want.apply)  # each object once
+    for obj in want.apply:
+        assert by_ref[ObjectRef.of(obj)] == with_hash_annotation(obj)
+    ranks = [kind_rank(r.ref.kind) >= WORKLOAD_RANK for r in applies]
+    assert ranks == sorted(ranks), "a workload was applied before what it depends on"
+    assert p.verbs("delete") == []
+    assert [w for w in shape(p.writes) if w[0] == "patch"] == STATUS_ONLY  # Orphan: no finalizer
+
+    status = cluster.status
+    assert inventory(status) == refs(want.apply)
+    assert status["applied"]["objects"] == len(want.apply)
+    assert (status["provider"], status["version"]) == (want.provider.value, want.version)
+    assert cond(status, "Applied") == ("True", "Applied")
+    installing = p.event("Installing")
+    assert installing["type"] == "Normal"
+    assert installing["message"] == \
+        f"installing {want.provider.value} {want.version}: created {len(want.apply)} objects"
+    assert all(cluster.kube.objects[ObjectRef.of(o)] for o in want.apply)
+
+
+# KNOWN BUG, the two tests below fail on purpose. A pass judges health from the projections, whose workloads only the
+# watches fill: ClusterSession._remember feeds the apply responses into projections.managed (drift) but not into
+# projections.workloads, so _report_applied assesses the DaemonSet and Deployment as they were before its own apply.
+
+
+def test_first_install_pass_does_not_call_the_workloads_it_just_created_missing(cluster):
+    """Just created, reported gone: phase Degraded, Degraded=True/WorkloadMissing and a Warning Event on every first
+    install, until the next pass. (docs/health.md: WorkloadMissing is a workload the operator applied that is gone.)"""
+    cluster.add(node("n1"))
+    cluster.create({"clusterType": "mks"})
+    p = cluster.step()
+    status = cluster.status
+    assert cond(status, "Degraded")[1] != "WorkloadMissing", \
+        f"just created, reported missing: phase {status['phase']}, events {p.reasons}"
+    assert status["phase"] == "Installing"
+    assert cond(status, "Progressing") == ("True", "RollingOut")
+    assert p.reasons == ["Installing"]
+
+
+def test_an_upgrade_pass_does_not_report_the_new_generation_settled_before_its_rollout(cluster):
+    """The old DaemonSet, settled, judged for the new generation: Progressing=False/Stable and Reconciling=False with
+    observedGeneration 2, which kstatus readers (Flux, Argo CD, kubectl wait) take as done before the rollout began."""
+    installed(cluster, {"clusterType": "mks", "cni": {"version": "v3.31.4"}})
+    cluster.edit_spec({"cni": {"version": "v3.32.1"}})
+    cluster.step()
+    status = cluster.status
+    assert status["observedGeneration"] == cluster.cnet["metadata"]["generation"] == 2
+    assert cond(status, "Reconciling") == ("True", "RollingOut"), \
+        "the new generation reported reconciled before its DaemonSet picked it up"
+    assert cond(status, "Progressing") == ("True", "RollingOut")
+
+
+def test_upgrade_prunes_what_the_new_version_drops(cluster):
+    old_spec, new_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, \
+        {"clusterType": "mks", "cni": {"version": "v3.32.1"}}
+    old, new = rendered(old_spec), rendered(new_spec)
+    dropped = sorted(set(refs(old.apply)) - set(refs(new.apply)), key=str)
+    assert dropped and CNP_CRD not in refs(old.apply)  # the catalog still has something to prune and to add
+    installed(cluster, old_spec)
+    assert inventory(cluster.status) == refs(old.apply)
+
+    cluster.edit_spec(new_spec)
+    p = cluster.step()
+    assert sorted(p.verbs("delete"), key=str) == dropped
+    assert [r.ref for r in p.requests if r.verb == "apply"].count(CNP_CRD) == 1
+    assert {r.ref for r in p.requests if r.verb == "apply"} == set(refs(new.apply))  # the version label moved
+    assert all(ref not in cluster.kube.objects for ref in dropped)
+    assert CNP_CRD in cluster.kube.objects
+    status = cluster.status
+    assert inventory(status) == refs(new.apply)
+    assert status["version"] == "v3.32.1"
+    assert {"Updating", "Pruned"} <= set(p.reasons)
+    for ref in dropped:
+        assert ref.describe() in p.event("Pruned")["message"]
+
+
+def test_apply_failure_keeps_in_the_inventory_what_may_exist(cluster):
+    old_spec, new_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, \
+        {"clusterType": "mks", "cni": {"version": "v3.32.1"}}
+    old, new = rendered(old_spec), rendered(new_spec)
+    installed(cluster, old_spec)
+    cluster.kube.fail(CNP_CRD, "apply", 422, "Invalid", "spec.versions: Invalid value")
+    cluster.edit_spec(new_spec)
+
+    p = cluster.step()
+    assert p.delay == APPLY_RETRY_SECONDS
+    assert p.verbs("delete") == []  # no prune after a failure
+    assert not [r for r in p.requests if r.verb == "apply" and kind_rank(r.ref.kind) >= WORKLOAD_RANK], \
+        "workloads applied although what they depend on failed"
+    status = cluster.status
+    first_wave = [r for r in refs(new.apply) if kind_rank(r.kind) < WORKLOAD_RANK and r != CNP_CRD]
+    kept = inventory(status)
+    assert len(kept) == len(set(kept))
+    assert set(kept) == set(refs(old.apply)) | set(first_wave)  # the old objects (dropped ones too) + what went in
+    assert CNP_CRD not in kept
+    assert status["phase"] == "Degraded"
+    assert cond(status, "Degraded") == ("True", "ApplyFailed")
+    assert cond(status, "Applied") == ("False", "ApplyFailed")
+    assert cond(status, "Reconciling") == ("True", "ApplyFailed")
+    failed = p.event("ApplyFailed")
+    assert failed["type"] == "Warning" and CNP_CRD.describe() in failed["message"]
+
+    # Once the API server takes it, the next pass finishes the upgrade and prunes what the old version left.
+    cluster.kube.heal(CNP_CRD, "apply")
+    p = cluster.step()
+    assert p.delay is None
+    assert inventory(cluster.status) == refs(new.apply)
+    assert sorted(p.verbs("delete"), key=str) == sorted(set(refs(old.apply)) - set(refs(new.apply)), key=str)
+
+
+def test_apply_failure_on_a_first_install_keeps_only_what_was_created(cluster):
+    spec = {"clusterType": "mks"}
+    want = rendered(spec)
+    cluster.add(node("n1"))
+    cluster.kube.fail(CANAL_CONFIG, "apply", 403, "Forbidden", "configmaps is forbidden")
+    cluster.create(spec)
+    p = cluster.step()
+    assert p.delay == APPLY_RETRY_SECONDS
+    first_wave = [r for r in refs(want.apply) if kind_rank(r.kind) < WORKLOAD_RANK and r != CANAL_CONFIG]
+    assert set(inventory(cluster.status)) == set(first_wave)
+    assert cond(cluster.status, "Degraded") == ("True", "ApplyFailed")
+    assert "ApplyFailed" in p.reasons
+
+
+def test_finalizer_follows_the_deletion_policy(cluster):
+    cluster.add(node("n1"))
+    cluster.create({"clusterType": "mks", "deletionPolicy": "Delete"}, finalizers=("example.com/keep",))
+    rv = cluster.cnet["metadata"]["resourceVersion"]
+    p = cluster.step()
+    patch = p.writes[0]  # before anything is applied: a deletion from now on waits for the inventory's removal
+    assert (patch.verb, patch.ref, patch.subresource) == ("patch", CNET, "")
+    assert patch.body == {"metadata": {"finalizers": ["example.com/keep", FINALIZER], "resourceVersion": rv}}
+    assert cluster.cnet["metadata"]["finalizers"] == ["example.com/keep", FINALIZER]
+    assert [w for w in shape(cluster.step().writes) if w == ("patch", CNET, "")] == []  # added once
+
+    cluster.edit_spec({"deletionPolicy": "Orphan"})
+    p = cluster.step()
+    metadata_patches = [r for r in p.writes if r.ref == CNET and not r.subresource]
+    assert [r.body["metadata"]["finalizers"] for r in metadata_patches] == [["example.com/keep"]]
+    assert cluster.cnet["metadata"]["finalizers"] == ["example.com/keep"]
+
+
+def test_deletion_with_orphan_leaves_the_cni_running(cluster):
+    install = installed(cluster, {"clusterType": "mks"})
+    cluster.kube.remove(CNET)  # no finalizer: gone at once
+    p = cluster.step()
+    assert p.requests == [] and p.delay is None
+    assert all(ref in cluster.kube.objects for ref in install.verbs("apply"))
+
+
+def test_deletion_with_delete_removes_the_inventory_in_reverse_order_then_the_finalizer(cluster):
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    want = rendered(spec)
+    installed(cluster, spec)
+    cluster.kube.remove(CNET)
+    assert cluster.cnet["metadata"]["deletionTimestamp"]
+
+    p = cluster.step()
+    deleted = p.verbs("delete")
+    assert sorted(deleted, key=str) == sorted(refs(want.apply), key=str)
+    ranks = [kind_rank(r.kind) for r in deleted]
+    assert ranks == sorted(ranks, reverse=True), "not workloads first, CRDs last"
+    assert deleted[-1].kind == "CustomResourceDefinition"
+    last = p.writes[-1]
+    assert (last.verb, last.ref, last.body) == ("patch", CNET, {"metadata": {"finalizers": []}})
+    assert p.delay is None
+    assert cluster.cnet is None  # the API server finished the deletion
+    assert not any(ref in cluster.kube.objects for ref in refs(want.apply))
+    assert p.event("Deleted")["message"] == f"removed {len(want.apply)} CNI objects"
+
+
+def test_deletion_gives_up_after_five_attempts_and_releases_the_finalizer(cluster):
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    installed(cluster, spec)
+    cluster.kube.fail(CANAL_DS, "delete", 403, "Forbidden", "daemonsets.apps \"canal\" is forbidden")
+    cluster.kube.remove(CNET)
+
+    for attempt in range(1, DELETE_ATTEMPTS):
+        p = cluster.step()
+        assert p.delay == 5.0 * attempt
+        if attempt > 1:
+            assert p.verbs("delete") == [CANAL_DS]  # the rest went on the first attempt
+        assert shape(p.writes)[-1] == ("patch", CNET, "status")  # says why it waits, keeps the finalizer
+        assert FINALIZER in cluster.cnet["metadata"]["finalizers"]
+        assert cond(cluster.status, "Ready") == ("False", "Deleting")
+        message = next(c for c in cluster.status["conditions"] if c["type"] == "Ready")["message"]
+        assert f"attempt {attempt}/{DELETE_ATTEMPTS}" in message
+        assert p.reasons == []
+
+    p = cluster.step()
+    assert p.delay is None
+    assert p.verbs("delete") == [CANAL_DS]
+    assert (p.writes[-1].ref, p.writes[-1].body) == (CNET, {"metadata": {"finalizers": []}})
+    assert cluster.cnet is None
+    incomplete = p.event("DeleteIncomplete")
+    assert incomplete["type"] == "Warning" and "DaemonSet kube-system/canal" in incomplete["message"]
+    assert CANAL_DS in cluster.kube.objects  # left behind, and said so
+
+
+def test_deletion_attempts_are_counted_per_clusternetwork(cluster):
+    """KNOWN BUG (fails on purpose): Reconciler._deletion_attempts is reset only when a pass removes the finalizer.
+    When the ClusterNetwork goes another way mid-deletion (its finalizer removed by hand), the count carries over to
+    the next ClusterNetwork's deletion, which then gives up after 5 - n attempts instead of 5."""
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    installed(cluster, spec)
+    cluster.kube.fail(CANAL_DS, "delete", 403, "Forbidden", "daemonsets.apps \"canal\" is forbidden")
+    cluster.kube.remove(CNET)
+    assert [cluster.step().delay for _ in range(2)] == [5.0, 10.0]
+    cluster.kube.edit(CNET, lambda b: b["metadata"].update(finalizers=[]))  # kubectl patch ... finalizers: []
+    assert cluster.step().requests == [] and cluster.cnet is None
+
+    cluster.create(spec)  # a new ClusterNetwork, installed again, then deleted with the same DaemonSet stuck
+    cluster.step()
+    cluster.kube.remove(CNET)
+    delays = []
+    while cluster.cnet is not None and len(delays) < DELETE_ATTEMPTS + 1:
+        delays.append(cluster.step().delay)
+    assert delays == [5.0 * n for n in range(1, DELETE_ATTEMPTS)] + [None]
+
+
+def test_a_pod_inside_its_grace_period_asks_for_a_recheck(cluster):
+    installed(cluster, {"clusterType": "mks"})
+    since = ago(10)
+    cluster.add(pod("canal-n2", "n2", {"k8s-app": "canal"}, ready=False, since=since))  # the kubelet
+    cluster.kube.edit(CANAL_DS, lambda b: b["status"].update(numberReady=1, numberUnavailable=1))  # its controller
+    before = dt.datetime.now(dt.UTC)
+    p = cluster.step()
+    after = dt.datetime.now(dt.UTC)
+    # No event marks the end of the grace period: the pass asks to be run again then (+0.5 s to be past it).
+    not_ready_for = [(t - dt.datetime.fromisoformat(since)).total_seconds() for t in (after, before)]
+    assert GRACE_SECONDS - not_ready_for[0] + 0.499 <= p.delay <= GRACE_SECONDS - not_ready_for[1] + 0.501
+    assert cond(cluster.status, "Degraded") == ("False", "AsExpected")  # not a problem yet
+    assert cond(cluster.status, "Progressing") == ("True", "PodsStarting")
+    assert [w for w in shape(p.writes) if w[0] != "patch"] == []
+
+
+def test_a_conflicting_writer_is_backed_off_from(cluster):
+    installed(cluster, {"clusterType": "mks"})
+    containers = cluster.kube.objects[CANAL_DS]["spec"]["template"]["spec"]["containers"]
+    index = next(i for i, c in enumerate(containers) if c["name"] == "calico-node")
+
+    def other_writer():
+        cluster.kube.edit(CANAL_DS, lambda b: b["spec"]["template"]["spec"]["containers"][index].update(
+            image="quay.io/calico/node:theirs"))
+
+    for revert in range(3):  # the guard's budget: reverted at once
+        other_writer()
+        third_started = time.monotonic()
+        p = cluster.step()
+        third_ended = time.monotonic()
+        assert p.verbs("apply") == [CANAL_DS]
+        assert p.delay is None
+        if revert == 0:
+            assert p.event("DriftReverted")["type"] == "Warning"
+    live = cluster.kube.objects[CANAL_DS]["spec"]["template"]["spec"]["containers"][index]
+    assert live["image"] != "quay.io/calico/node:theirs"
+
+    other_writer()
+    fourth_started = time.monotonic()
+    p = cluster.step()
+    fourth_ended = time.monotonic()
+    assert p.verbs("apply") == []  # not now, but when the back-off (5 s after the third revert) ends
+    assert third_started + 5.0 - fourth_ended <= p.delay <= third_ended + 5.0 - fourth_started
+    assert p.event("ConflictingWriter")["type"] == "Warning"
+    assert cluster.status["drift"]["objects"] == ["DaemonSet kube-system/canal: backing off from a conflicting writer"]
+
+
+def test_an_idle_cluster_sees_no_writes(cluster):
+    spec = {"clusterType": "mks"}
+    installed(cluster, spec)
+    p = cluster.step()
+    assert p.writes == [] and p.events == [] and p.delay is None
+    # Reads only: the objects other catalog versions render, looked up live before a prune (none exist here).
+    assert {r.verb for r in p.requests} <= {"get"}
+    assert set(p.verbs("get")) <= set(rendered(spec).prune)
