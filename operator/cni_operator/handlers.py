@@ -54,7 +54,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
     memo.session = ClusterSession(
         Kube(load_api_client()), name="in-cluster", singleton=api.SINGLETON_NAME,
         min_interval=float(os.environ.get("CNI_OPERATOR_MIN_INTERVAL", "1.0")),
-        peering=memo.get("peering"), logger=logging.getLogger("cni_operator"))
+        peering=memo.get("peering"), logger=logging.getLogger("cni_operator"), complete_kinds=COMPLETE_KINDS)
     await memo.session.start()
     port = int(os.environ.get("CNI_OPERATOR_METRICS_PORT", "0") or 0)
     memo.metrics = await start_server(port) if port else None
@@ -124,13 +124,30 @@ def node_deleted(event, body, memo: kopf.Memo, **_) -> None:
         memo.session.observe_node(body, deleted=True)
 
 
-# Managed objects that are not workloads: only ours matter, and only for drift.
-@kopf.on.event("", "v1", "configmaps", labels=MANAGED)
-@kopf.on.event("", "v1", "serviceaccounts", labels=MANAGED)
-@kopf.on.event("", "v1", "services", labels=MANAGED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=MANAGED)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterroles", labels=MANAGED)
-@kopf.on.event("rbac.authorization.k8s.io", "v1", "clusterrolebindings", labels=MANAGED)
-@kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", labels=MANAGED)
-def managed_changed(event, body, memo: kopf.Memo, **_) -> None:
-    memo.session.observe_managed(dict(body), deleted=_deleted(event))
+# Managed objects that are not workloads: only ours matter, and only for drift. Indexed like the workloads, so the
+# session's cache of them is complete before the first pass: a miss then means "absent", and a pass reads nothing.
+_MANAGED_KINDS = (
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "serviceaccounts", "ServiceAccount"),
+    ("", "v1", "services", "Service"),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition"),
+)
+# Every kind whose managed objects reach the session before its first pass (the workloads through their own index).
+COMPLETE_KINDS = frozenset({kind for *_, kind in _MANAGED_KINDS} | {"DaemonSet", "Deployment"})
+
+
+def managed_listed(body, memo: kopf.Memo, **_) -> None:
+    memo.session.observe_managed(dict(body))
+
+
+def managed_deleted(event, body, memo: kopf.Memo, **_) -> None:
+    if _deleted(event):
+        memo.session.observe_managed(dict(body), deleted=True)
+
+
+for _group, _version, _plural, _kind in _MANAGED_KINDS:
+    kopf.index(_group, _version, _plural, labels=MANAGED, id=f"managed-{_plural}")(managed_listed)
+    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"managed-{_plural}-deleted")(managed_deleted)

@@ -9,14 +9,17 @@ import datetime
 from cni_operator.apply import ESTABLISH_GRACE, REESTABLISH_ANNOTATION, Applier, establishing_for
 from cni_operator.apply.diff import with_hash_annotation
 
-NOW = datetime.datetime.now(datetime.UTC)
+NOW = datetime.datetime.now(datetime.UTC)  # for establishing_for's own argument; the Applier reads the clock itself
 DESIRED = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
            "metadata": {"name": "ippools.crd.projectcalico.org", "labels": {"app.kubernetes.io/managed-by": "cni-operator"}},
            "spec": {"group": "crd.projectcalico.org"}}
 
 
 def _at(seconds_ago: float) -> str:
-    return (NOW - datetime.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # From the clock at the moment the fixture is made, not at import: the Applier under test compares against its
+    # own clock, and a slow collection (a loaded machine) must not age a "2 s ago" CRD past the grace period.
+    now = datetime.datetime.now(datetime.UTC)
+    return (now - datetime.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def live_crd(accepted_ago: float | None, established: bool, nudged_ago: float | None = None) -> dict:

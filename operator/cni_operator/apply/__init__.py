@@ -114,11 +114,14 @@ def _rank(ref: ObjectRef) -> int:
 class Applier:
     def __init__(self, kube: Kube, *, lookup: Callable[[ObjectRef], dict | None] | None = None,
                  remember: Callable[[dict], None] | None = None, parallelism: int = 16,
-                 guard: ConflictGuard | None = None):
+                 guard: ConflictGuard | None = None, complete: Callable[[ObjectRef], bool] | None = None):
         # lookup: a watch-fed cache of live objects (saves a GET per object per reconcile); remember: feeds the
-        # apply response back into it so the next pass does not mistake our own fresh write for drift.
+        # apply response back into it so the next pass does not mistake our own fresh write for drift;
+        # complete: whether the cache holds every managed object of that kind (watched and listed), so that a miss
+        # means "absent" and needs no GET either.
         self.kube = kube
         self.lookup = lookup
+        self.complete = complete or (lambda ref: False)
         self.remember = remember or (lambda obj: None)
         self.pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply")
         self.guard = guard or ConflictGuard()
@@ -126,7 +129,7 @@ class Applier:
     def _live(self, ref: ObjectRef) -> dict | None:
         if self.lookup is not None:
             cached = self.lookup(ref)
-            if cached is not None:
+            if cached is not None or self.complete(ref):
                 return cached
         return self.kube.get(ref)
 
@@ -216,9 +219,11 @@ class Applier:
 
     def _prune_one(self, ref: ObjectRef, outcome: ApplyOutcome) -> None:
         try:
-            live = self.kube.get(ref)
+            live = self._live(ref)
             if live is None or not is_managed(live):
                 return  # gone already, or not ours: never delete what we did not make
+            if (live.get("metadata") or {}).get("deletionTimestamp"):
+                return  # being deleted already (a CRD waits for its instances to go): asking again changes nothing
             if is_ignored(live):
                 outcome.ignored.append(ref)
                 return

@@ -40,9 +40,12 @@ def is_transient(exc: BaseException) -> bool:
 class ClusterSession:
     def __init__(self, kube: Kube, *, name: str = "in-cluster", singleton: str | None = None,
                  min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
-                 metric_labels: dict | None = None, logger: logging.Logger | None = None):
+                 metric_labels: dict | None = None, logger: logging.Logger | None = None,
+                 complete_kinds: frozenset[str] = frozenset()):
         """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
-        `peering`: check kopf's peering object before every pass (replicas), None when standalone."""
+        `peering`: check kopf's peering object before every pass (replicas), None when standalone.
+        `complete_kinds`: kinds whose managed objects the feeder lists completely before the first pass, so the
+        projections answer for them and a pass reads nothing from the API server."""
         self.name = name
         self.kube = kube
         self.singleton = singleton
@@ -51,7 +54,8 @@ class ClusterSession:
         self.projections = Projections()
         self.recorder = recorder if recorder is not None else EventRecorder(kube)
         labels = metric_labels or {}
-        self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember)
+        self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember,
+                               complete=lambda ref: ref.kind in complete_kinds)
         self.reconciler = Reconciler(
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
             StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels)
@@ -138,8 +142,15 @@ class ClusterSession:
 
     def _remember(self, body: dict) -> None:
         """An apply response is the newest live object: cache it so the watch lagging behind is not seen as drift.
-        Called from the apply step's worker threads."""
-        self.loop.call_soon(self.projections.observe_managed, body)
+        Called from the apply step's worker threads; runs on the loop before the pass resumes, so the pass's own
+        health judgement sees the workloads it just wrote (a fresh install is not "missing", an upgrade not
+        "settled" before its controller has seen it)."""
+        self.loop.call_soon(self._own_object_write, body)
+
+    def _own_object_write(self, body: dict) -> None:
+        self.projections.observe_managed(body)
+        if body.get("kind") in ("DaemonSet", "Deployment"):
+            self.projections.put_workload(body)
 
     def _own_clusternetwork_write(self, body: dict) -> None:
         before = intent(self.projections.clusternetwork)

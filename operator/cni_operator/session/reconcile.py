@@ -51,7 +51,7 @@ class Reconciler:
         self.writer = writer
         self.logger = logger
         self.labels = metric_labels or {}
-        self._deletion_attempts = 0
+        self._deletion_attempts: tuple[str | None, int] = (None, 0)  # (uid of the ClusterNetwork, attempts)
 
     # ---- what the watches saw
 
@@ -228,13 +228,15 @@ class Reconciler:
         inventory = inventory_of(cr.get("status"))
         if policy == "Delete" and inventory:
             outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
-            self._deletion_attempts += 1
-            if outcome.errors and self._deletion_attempts < DELETE_ATTEMPTS:
+            uid, attempts = self._deletion_attempts
+            attempts = attempts + 1 if uid == cr["metadata"].get("uid") else 1  # counted per ClusterNetwork
+            self._deletion_attempts = (cr["metadata"].get("uid"), attempts)
+            if outcome.errors and attempts < DELETE_ATTEMPTS:
                 message = (f"deleting the CNI: {len(outcome.errors)} objects could not be removed yet "
-                           f"(attempt {self._deletion_attempts}/{DELETE_ATTEMPTS}): {outcome.errors[0][1]}")
+                           f"(attempt {attempts}/{DELETE_ATTEMPTS}): {outcome.errors[0][1]}")
                 self.logger.warning("%s", message)
                 await self._publish(cr, health.deleting(message, generation=cr["metadata"].get("generation")))
-                return 5.0 * self._deletion_attempts
+                return 5.0 * attempts
             if outcome.errors:
                 self.announcer.say(cr, WARNING, "DeleteIncomplete",
                                    f"gave up deleting after {DELETE_ATTEMPTS} attempts; left behind: "
@@ -248,5 +250,5 @@ class Reconciler:
         except KubeError as exc:
             if exc.status != 404:
                 raise
-        self._deletion_attempts = 0
+        self._deletion_attempts = (None, 0)
         return None
