@@ -11,6 +11,7 @@ return a fact unchanged and build one from a dict.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from enum import Enum
 
@@ -83,6 +84,11 @@ def container_problem(status: dict) -> tuple[Problem, str] | None:
     return None
 
 
+def _shared(text: str | None) -> str | None:
+    """One copy of a string many facts repeat (namespaces, phases, container names, timestamps of a rollout)."""
+    return sys.intern(text) if isinstance(text, str) else text
+
+
 # ---------------------------------------------------------------- nodes
 
 
@@ -103,8 +109,8 @@ def node_facts(node: NodeFacts | dict) -> NodeFacts:
     labels = meta.get("labels") or {}
     return NodeFacts(
         name=meta.get("name") or "",
-        ready=ready.get("status", "Unknown"),
-        created=meta.get("creationTimestamp"),
+        ready=_shared(ready.get("status", "Unknown")),
+        created=_shared(meta.get("creationTimestamp")),
         eks_label=next((k for k in sorted(labels) if k.startswith(EKS_LABEL_PREFIXES)), None),
         provider_id=spec.get("providerID") or "",
     )
@@ -155,11 +161,11 @@ SELECTOR_LABELS = ("k8s-app", "app")
 def _containers(statuses) -> tuple[ContainerFacts, ...]:
     return tuple(
         ContainerFacts(
-            name=s.get("name") or "",
+            name=_shared(s.get("name") or ""),
             ready=bool(s.get("ready")),
             problem=container_problem(s),
-            waiting_reason=((s.get("state") or {}).get("waiting") or {}).get("reason"),
-            started_at=((s.get("state") or {}).get("running") or {}).get("startedAt"),
+            waiting_reason=_shared(((s.get("state") or {}).get("waiting") or {}).get("reason")),
+            started_at=_shared(((s.get("state") or {}).get("running") or {}).get("startedAt")),
         )
         for s in statuses or []
     )
@@ -174,18 +180,18 @@ def pod_facts(pod: PodFacts | dict) -> PodFacts:
     labels = meta.get("labels") or {}
     return PodFacts(
         name=meta.get("name") or "?",
-        namespace=meta.get("namespace") or "",
-        labels=tuple((k, labels[k]) for k in SELECTOR_LABELS if k in labels),
+        namespace=_shared(meta.get("namespace") or ""),
+        labels=tuple((k, _shared(labels[k])) for k in SELECTOR_LABELS if k in labels),
         node=spec.get("nodeName") or "",
         terminating=bool(meta.get("deletionTimestamp")),
-        phase=status.get("phase"),
+        phase=_shared(status.get("phase")),
         failed_detail=": ".join(x for x in (status.get("reason"), short(status.get("message"))) if x),
         ready=ready.get("status") == "True",
-        ready_since=ready.get("lastTransitionTime"),
-        scheduled=scheduled.get("status"),
-        scheduled_reason=scheduled.get("reason"),
-        scheduled_message=short(scheduled.get("message")),
-        scheduled_since=scheduled.get("lastTransitionTime"),
+        ready_since=_shared(ready.get("lastTransitionTime")),
+        scheduled=_shared(scheduled.get("status")),
+        scheduled_reason=_shared(scheduled.get("reason")),
+        scheduled_message=_shared(short(scheduled.get("message"))),
+        scheduled_since=_shared(scheduled.get("lastTransitionTime")),
         init_containers=_containers(status.get("initContainerStatuses")),
         containers=_containers(status.get("containerStatuses")),
     )
