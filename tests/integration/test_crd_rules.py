@@ -164,6 +164,14 @@ def test_transition_rules_allow_other_changes(stored, spec):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_clusternetwork_no_operator_has_seen_is_not_current_for_kstatus(stored):
+    # kstatus (Flux, Argo CD, kpt) calls an object without status.observedGeneration Current: the CRD defaults it to 0,
+    # so a ClusterNetwork nobody has reconciled yet reads as not observed (InProgress) until the operator reports.
+    body = json.loads(stored.kubectl("get", f"clusternetworks.{GROUP}", "default", "-o", "json").stdout)
+    assert body["status"] == {"observedGeneration": 0}
+    assert body["metadata"]["generation"] >= 1
+
+
 def test_status_keeps_declared_fields_and_prunes_the_rest(stored):
     status = {
         "observedGeneration": 1, "phase": "Ready", "readySummary": "3/3", "provider": "canal", "version": "v3.32.1",
@@ -179,6 +187,8 @@ def test_status_keeps_declared_fields_and_prunes_the_rest(stored):
         "detected": [{"provider": "calico", "version": "v3.30.0", "workload": "kube-system/calico-node", "ready": 1,
                       "desired": 1}],
         "ignored": ["ConfigMap kube-system/canal-config"],
+        "drift": {"unreverted": 1, "objects": ["ConfigMap kube-system/canal-config: ignored, "
+                                               "cni-operator.io/ignore=true (.data.veth_mtu)"]},
     }
     result = stored.kubectl("patch", f"clusternetworks.{GROUP}", "default", "--subresource=status", "--type=merge",
                             "-p", json.dumps({"status": {**status, "kopf": {"progress": {}}}}), "-o", "json")
@@ -186,7 +196,7 @@ def test_status_keeps_declared_fields_and_prunes_the_rest(stored):
 
     table = stored.kubectl("get", f"clusternetworks.{GROUP}", "default", "-o", "wide").stdout.splitlines()
     assert re.split(r"\s{2,}", table[0].strip()) == ["NAME", "TYPE", "CNI", "VERSION", "READY", "PHASE", "AGE",
-                                                     "MESSAGE"]
+                                                     "UNREVERTED", "MESSAGE"]
     row = re.split(r"\s{2,}", table[1].strip())
     assert row[:6] == ["default", "mks", "canal", "v3.32.1", "3/3", "Ready"]
-    assert row[-1] == "3/3 canal pods ready"
+    assert row[-2:] == ["1", "3/3 canal pods ready"]

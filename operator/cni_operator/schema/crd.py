@@ -293,6 +293,10 @@ def openapi_schema() -> dict:
             "status": status_schema(),
         },
     }
+    # Until the operator first writes status, a ClusterNetwork has none, and kstatus (Flux, Argo CD, kpt) calls an
+    # object without status.observedGeneration Current. Defaulting it to 0 makes a new one InProgress from the start.
+    root["properties"]["status"]["default"] = {"observedGeneration": 0}
+    root["properties"]["status"] = _ordered(root["properties"]["status"])
     _patterns_as_rules(root["properties"]["spec"], "spec")
     _add_rules(root)
     return root
