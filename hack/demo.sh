@@ -5,13 +5,15 @@
 #   bash hack/demo.sh          set up (or reuse) everything and show it; safe to run again
 #   bash hack/demo.sh stop     stop the operator only (`make demo-stop`); `make cluster-down` stops everything
 #   bash hack/demo.sh clean    stop the operator and remove what the demo put into the cluster (the ClusterNetwork,
-#                              the CNI it installed, the chart's RBAC); the cluster and the CRDs stay, as after
-#                              `helm uninstall` (tests/e2e/test_demo.py uses it, the suite shares the CRDs)
+#                              the CNI it installed, the chart's RBAC); the cluster, the CRDs and .cluster/env stay,
+#                              as after `helm uninstall`, ready for `make test` or for trying the install paths
+#                              (tests/e2e/test_demo.py uses it, the suite shares the CRDs)
 #
 # The operator's image cannot run here (no container runtime: kwok only pretends to run pods), so the operator runs
 # as a local process, `cni-operator run`, authenticated as the chart's ServiceAccount with a token from
 # `kubectl create token`: exactly the rights the chart grants it in a real cluster. Its pid goes into .cluster/pids,
-# so `make cluster-down` stops it first.
+# so `make cluster-down` stops it first. .cluster/env (`source` it: KUBECONFIG, kubectl, helm, cni-operator) belongs to
+# the cluster (hack/localcluster.py writes it); the demo only adds CNI_OPERATOR_DEMO_METRICS while its operator runs.
 #
 # Environment: NODES (fake nodes, default 3), DEMO_TIMEOUT (seconds to wait for Ready, default 180),
 # CNI_OPERATOR_CLUSTER_DIR (the cluster's state directory, default .cluster; the same variable hack/localcluster.py reads).
@@ -26,6 +28,7 @@ PY=$REPO/.venv/bin/python
 CLI=$REPO/.venv/bin/cni-operator
 CNI_NS=kube-system
 SA=cni-operator                      # the chart's ServiceAccount (release name cni-operator)
+PEERING=cni-operator                 # the chart's KopfPeering (peering.name)
 EXAMPLE=examples/clusternetwork-mks.yaml
 OPERATOR_KUBECONFIG=$STATE/operator.kubeconfig
 OPERATOR_LOG=$STATE/logs/operator.log
@@ -45,10 +48,21 @@ k() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
 
 # The chart's objects the operator needs besides its Deployment: ServiceAccount, ClusterRole/Role and bindings,
 # and the KopfPeering object replicas coordinate through. Rendered with default values, as `helm install` would.
+# `chart_rbac --no-peering` leaves the KopfPeering out.
 chart_rbac() {
+    local peering=(--show-only templates/kopfpeering.yaml)
+    [[ ${1:-} == --no-peering ]] && peering=()
     "$HELM" template cni-operator charts/cni-operator --namespace "$CNI_NS" \
-        --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml \
-        --show-only templates/kopfpeering.yaml
+        --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml "${peering[@]}"
+}
+
+# set_metrics_env [URL]: the CNI_OPERATOR_DEMO_METRICS line of .cluster/env, set to URL or removed (no operator).
+set_metrics_env() {
+    [[ -f $ENV_FILE ]] || return 0
+    local rest
+    rest=$(grep -v '^export CNI_OPERATOR_DEMO_METRICS=' "$ENV_FILE" || true)
+    printf '%s\n' "$rest" >"$ENV_FILE"
+    [[ -z ${1:-} ]] || echo "export CNI_OPERATOR_DEMO_METRICS=$1" >>"$ENV_FILE"
 }
 
 stop_operator() {
@@ -59,6 +73,7 @@ stop_operator() {
     else
         python3 hack/demo.py stop # forget a dead one
     fi
+    set_metrics_env
 }
 
 cmd_stop() {
@@ -84,13 +99,21 @@ cmd_clean() {
     # (re)initializing" in the kube-apiserver log), which can take minutes after quick create/delete cycles. So wait
     # a minute at most, then name the ones still terminating and carry on: they go on their own.
     k delete crd -l "$managed" --ignore-not-found --wait=false
-    if ! k wait --for=delete crd -l "$managed" --timeout=60s >/dev/null 2>&1; then
+    if [[ -n $(k get crd -l "$managed" -o name) ]] && ! k wait --for=delete crd -l "$managed" --timeout=60s >/dev/null 2>&1; then
         say "still terminating (the API server removes them shortly):"
         k get crd -l "$managed" -o name | sed 's/^/     /'
     fi
-    chart_rbac | k delete --ignore-not-found --wait=true --timeout=60s -f -
-    rm -f "$OPERATOR_KUBECONFIG" "$ENV_FILE"
-    echo ">> demo removed from the cluster; the cluster keeps running (\`make cluster-down\` stops it)"
+    chart_rbac --no-peering | k delete --ignore-not-found --wait=true --timeout=60s -f -
+    # The KopfPeering by name, and only where its CRD exists: kubectl cannot map the kind of a CRD that is not there
+    # (a cluster the demo never ran on), and would fail the whole delete.
+    if k get crd kopfpeerings.kopf.dev -o name >/dev/null 2>&1; then
+        k -n "$CNI_NS" delete kopfpeering "$PEERING" --ignore-not-found --wait=true --timeout=60s
+    fi
+    # The operator's token goes; .cluster/env stays (it is the cluster's, and what comes next needs it).
+    rm -f "$OPERATOR_KUBECONFIG"
+    python3 hack/localcluster.py env >/dev/null
+    echo ">> demo removed from the cluster; the cluster keeps running (\`make cluster-down\` stops it);"
+    echo "   \`source ${ENV_FILE#"$REPO"/}\` still sets KUBECONFIG and puts kubectl, helm and cni-operator on PATH"
 }
 
 cmd_up() {
@@ -133,12 +156,7 @@ cmd_up() {
         sleep 0.2
     done
     say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
-    cat >"$ENV_FILE" <<EOF
-# source $ENV_FILE   (written by hack/demo.sh): the pinned kubectl and helm, cni-operator, the admin kubeconfig
-export KUBECONFIG=$STATE/kubeconfig
-export PATH=$(dirname "$KUBECTL"):$(dirname "$HELM"):$REPO/.venv/bin:\$PATH
-export CNI_OPERATOR_DEMO_METRICS=http://127.0.0.1:$metrics_port/metrics
-EOF
+    set_metrics_env "http://127.0.0.1:$metrics_port/metrics"
 
     step "ClusterNetwork 'default' from $EXAMPLE, watched until Ready (kubectl get cnet -w)"
     k apply --server-side --force-conflicts -f "$EXAMPLE" | sed 's/^/   /'

@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """The local Kubernetes control plane for tests and the demo: real binaries, fake (kwok) nodes, loopback only.
 
-    localcluster.py up [--nodes N] [--apiserver-port P]   start (or reuse) the cluster; returns when it is usable
+    localcluster.py up [--nodes N] [--apiserver-port P]   start (or reuse) the cluster; returns when it is usable.
+                                                          A running cluster gets at least N fake nodes: nodes beyond
+                                                          N (added with `nodes`) are kept, never removed
     localcluster.py down                                  stop exactly the processes `up` started, remove .cluster/
     localcluster.py status                                exit 0 if up and healthy, print what runs where
+    localcluster.py env                                   (re)write .cluster/env (`up` does too) and print its path
     localcluster.py nodes N                               scale the fake nodes to N (adds or removes)
     localcluster.py restart COMPONENT [--kill] [--down S] stop one component and start it again, same flags/ports
     localcluster.py kubeconfig-for-sa NAMESPACE NAME OUT  mint a ServiceAccount kubeconfig (TokenRequest API)
 
 What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
 kube-scheduler and kwok. State lives in .cluster/ of the repository: kubeconfig (admin), audit.log, logs/<component>.log,
-pids (also the demo's operator: hack/demo.sh records it there, `down` stops it first), pki/.
+pids (also the demo's operator: hack/demo.sh records it there, `down` stops it first), pki/, and env (`source
+.cluster/env`: KUBECONFIG and the pinned kubectl and helm, the venv's cni-operator on PATH).
 Binaries come from hack/toolchain.py (the cache, or KUBE_APISERVER_BIN & co.).
 
 Standard library only (plus the openssl CLI for certificates), so `down` works with any python3 and no venv.
@@ -22,6 +26,7 @@ import argparse
 import base64
 import json
 import os
+import shlex
 import signal
 import socket
 import ssl
@@ -107,6 +112,10 @@ class Paths:
     @property
     def state(self) -> Path:
         return self.root / "state.json"
+
+    @property
+    def env(self) -> Path:
+        return self.root / "env"
 
     def component_kubeconfig(self, name: str) -> Path:
         return self.root / "kubeconfigs" / f"{name}.kubeconfig"
@@ -442,6 +451,7 @@ def node_ready(node: dict) -> bool:
 
 
 def scale_nodes(api: Api, want: int) -> None:
+    """Exactly WANT fake nodes, kwok-node-0 .. WANT-1: the missing ones are created, any others deleted."""
     nodes = fake_nodes(api)
     have = {n["metadata"]["name"] for n in nodes if n["metadata"].get("deletionTimestamp") is None}
     wanted = {f"{NODE_PREFIX}{i}" for i in range(want)}
@@ -455,6 +465,21 @@ def scale_nodes(api: Api, want: int) -> None:
     removed = len(have - wanted)
     if created or removed:
         log(f"fake nodes: {len(have)} -> {want} (+{created} -{removed})")
+
+
+def grow_nodes(api: Api, at_least: int) -> int:
+    """At least AT_LEAST fake nodes: create the lowest free kwok-node-I names until there are, delete nothing.
+    Returns how many fake nodes there are then."""
+    have = {n["metadata"]["name"] for n in fake_nodes(api) if n["metadata"].get("deletionTimestamp") is None}
+    created, i = 0, 0
+    while len(have) + created < at_least:
+        if f"{NODE_PREFIX}{i}" not in have:
+            api.ok("POST", "/api/v1/nodes", node_manifest(i), allow=(409,))
+            created += 1
+        i += 1
+    if created:
+        log(f"fake nodes: {len(have)} -> {len(have) + created} (+{created})")
+    return len(have) + created
 
 
 # ----------------------------------------------------------------------------------------------------- start / wait
@@ -703,6 +728,35 @@ def health() -> tuple[bool, str]:
     return True, "up"
 
 
+# --------------------------------------------------------------------------------------------------- shell settings
+
+DEMO_METRICS_VAR = "CNI_OPERATOR_DEMO_METRICS"  # hack/demo.sh adds it while its operator runs
+
+
+def write_env(state: dict) -> None:
+    """.cluster/env, for `source .cluster/env`: the admin kubeconfig, the pinned kubectl and helm and the venv's
+    cni-operator first on PATH. It lives as long as the cluster (`down` removes it with .cluster/). A line hack/demo.sh
+    added for its running operator is kept."""
+    kubectl = Path(state.get("binaries", {}).get("kubectl") or toolchain.resolve("kubectl"))
+    try:
+        helm_dir = str(toolchain.resolve("helm").parent)
+    except toolchain.ToolchainError:
+        helm_dir = ""
+    dirs = (str(kubectl.parent), helm_dir, str(REPO / ".venv" / "bin"))
+    path = ":".join(dict.fromkeys(d for d in dirs if d))
+    try:
+        lines = P.env.read_text().splitlines()
+        kept = [line for line in lines if line.startswith(f"export {DEMO_METRICS_VAR}=")]
+    except OSError:
+        kept = []
+    P.env.write_text(
+        f"# source {P.env}   (written by hack/localcluster.py up; removed by `down`)\n"
+        f"# the admin kubeconfig; the pinned kubectl and helm, and cni-operator from .venv, first on PATH\n"
+        f"export KUBECONFIG={shlex.quote(str(P.kubeconfig))}\n"
+        f'export PATH={shlex.quote(path)}:"$PATH"\n' + "".join(f"{line}\n" for line in kept)
+    )
+
+
 # --------------------------------------------------------------------------------------------------------- commands
 
 
@@ -712,13 +766,17 @@ def cmd_up(nodes: int, apiserver_port: int) -> int:
     if healthy:
         state = read_state() or {}
         api = Api(state["server"])
-        current = len([n for n in fake_nodes(api) if n["metadata"].get("deletionTimestamp") is None])
-        if current != nodes:
-            scale_nodes(api, nodes)
-        wait_nodes_ready(api, nodes, None, 60)
-        state["nodes"] = nodes
+        # Missing nodes are added; nodes beyond the number asked for are somebody's (`nodes 5` during the demo, a
+        # test's own) and stay: removing them is what `nodes N` is for.
+        total = grow_nodes(api, nodes)
+        wait_nodes_ready(api, total, None, 60)
+        state["nodes"] = total
         write_state(state)
-        log(f"already up at {state['server']} with {nodes} Ready fake node(s); kubeconfig: {P.kubeconfig}")
+        write_env(state)
+        log(f"already up at {state['server']} with {total} Ready fake node(s); kubeconfig: {P.kubeconfig}")
+        if total > nodes:
+            log(f"kept all {total} fake nodes although {nodes} were asked for; "
+                f"`python3 hack/localcluster.py nodes {nodes}` removes the others")  # fmt: skip
         return 0
     if P.root.exists():
         log(f"found a previous cluster in {P.root} ({why}); cleaning it up first")
@@ -741,8 +799,9 @@ def cmd_up(nodes: int, apiserver_port: int) -> int:
         if not isinstance(e, ClusterError):
             raise ClusterError(f"cluster start failed: {e!r}; logs in {P.logs}") from e
         raise
+    write_env(state)
     log(f"cluster up in {time.monotonic() - t0:.1f}s: {state['server']}")
-    log(f"kubeconfig: {P.kubeconfig}")
+    log(f"kubeconfig: {P.kubeconfig}   shell: source {P.env}")
     log(f"try: {state['binaries']['kubectl']} --kubeconfig {P.kubeconfig} get nodes")
     log(f"audit log: {P.audit_log}   component logs: {P.logs}/")
     return 0
@@ -785,6 +844,13 @@ def _require_up() -> Api:
     if not healthy:
         raise ClusterError(f"the local cluster is {why}; run `make cluster-up` first.")
     return Api(read_state()["server"])  # type: ignore[index]
+
+
+def cmd_env() -> int:
+    _require_up()
+    write_env(read_state() or {})
+    print(P.env)
+    return 0
 
 
 def cmd_nodes(n: int) -> int:
@@ -888,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fixed kube-apiserver port (default: a free one)")  # fmt: skip
     sub.add_parser("down", help="stop the processes `up` started and remove .cluster/")
     sub.add_parser("status", help="exit 0 if the cluster is up and healthy")
+    sub.add_parser("env", help="(re)write .cluster/env for `source .cluster/env` and print its path")
     nodes = sub.add_parser("nodes", help="scale the fake nodes to N")
     nodes.add_argument("n", type=int)
     restart = sub.add_parser("restart", help="stop one component and start it again (fault tests)")
@@ -909,6 +976,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_down()
         if args.cmd == "status":
             return cmd_status()
+        if args.cmd == "env":
+            return cmd_env()
         if args.cmd == "nodes":
             return cmd_nodes(args.n)
         if args.cmd == "restart":

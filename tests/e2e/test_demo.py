@@ -89,7 +89,7 @@ def test_make_demo_ends_ready_with_one_canal_pod_per_node_and_runs_again(cluster
         )
     # Start from a cluster without a CNI, so the demo shows the install itself, whatever ran before.
     reset_cluster(cluster)
-    # Keep the shared cluster's size: the demo scales the fake nodes to NODES.
+    # The shared cluster's size: the demo asks for NODES (and would keep any nodes beyond it).
     nodes = len(cluster.fake_nodes())
     cleanup.add(lambda: demo("clean", nodes=nodes))
     mark = audit_log.mark()
