@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build (or reuse) the local control plane binaries from the Go wrapper modules in hack/go/.
+"""Build (or reuse) the local control plane binaries and the kstatus test tool from Go wrappers in hack/go/.
 
     python3 hack/toolchain.py build [COMPONENT ...]   build what is missing or out of date
     python3 hack/toolchain.py path BINARY             print where BINARY comes from (env override or cache)
@@ -8,7 +8,7 @@
 Binaries land in ~/.cache/cni-operator/bin/<component>-<version>/ (override the root with CNI_OPERATOR_CACHE).
 The version of each component is read from its hack/go/<component>/go.mod: that is the only place it is pinned.
 A component is rebuilt when its pinned version changes, or when its go.sum changes (a dependency bump without a
-version bump must not leave a stale binary behind).
+version bump must not leave a stale binary behind), or, for a wrapper with code of its own (kstatus), its .go.
 
 Every binary can be replaced by a prebuilt one with an environment variable (KUBE_APISERVER_BIN, ETCD_BIN, ...);
 a component whose binaries are all overridden is not built at all, so a machine without Go can still run the suite.
@@ -55,6 +55,8 @@ class Component:
     module: str  # the upstream module whose version is the component's version
     binaries: tuple[Binary, ...]
     extra_files: tuple[str, ...] = field(default=())  # written next to the binaries at build time
+    # The wrapper has code of its own (not just a main calling upstream): rebuilt when its *.go files change.
+    own_code: bool = False
 
     @property
     def dir(self) -> Path:
@@ -86,6 +88,11 @@ COMPONENTS: dict[str, Component] = {
             extra_files=("kwok-stages.yaml",),
         ),
         Component("helm", "helm.sh/helm/v3", (Binary("helm", "helm.sh/helm/v3/cmd/helm", "HELM_BIN"),)),
+        # Not part of the control plane: a test tool printing kstatus's verdict (Current, InProgress, Failed,
+        # ...) on one object, as Flux and cli-utils compute it. Its version is the cli-utils version.
+        Component(
+            "kstatus", "sigs.k8s.io/cli-utils", (Binary("kstatus", ".", "KSTATUS_BIN"),), own_code=True
+        ),
     )
 }
 BINARIES: dict[str, tuple[Component, Binary]] = {
@@ -157,11 +164,17 @@ def kwok_stages() -> Path:
 
 def _fingerprint(component: Component) -> dict:
     gosum = component.dir / "go.sum"
-    return {
+    fingerprint = {
         "version": pinned_version(component),
         "go.sum": hashlib.sha256(gosum.read_bytes()).hexdigest() if gosum.exists() else "",
         "recipe": RECIPE,
     }
+    if component.own_code:
+        digest = hashlib.sha256()
+        for src in sorted(component.dir.glob("*.go")):
+            digest.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+        fingerprint["sources"] = digest.hexdigest()
+    return fingerprint
 
 
 def is_current(component: Component) -> bool:
