@@ -8,12 +8,12 @@ from .. import api
 from . import crd
 
 HEADER = """\
-<!-- Generated from operator/cni_operator/api.py by `cni-operator docs > docs/api.md`. Do not edit by hand. -->
+<!-- Generated from operator/cni_operator/api/ by `cni-operator docs > docs/api.md`. Do not edit by hand. -->
 # The ClusterNetwork API
 
 `{group}/{version}`, kind `{kind}`, cluster-scoped, short name `{short}`. There is one, named `{name}`.
 The CRD (`crds/clusternetworks.yaml`) and this page are generated from the pydantic models in
-`operator/cni_operator/api.py`; `kubectl explain clusternetwork.spec` shows the same descriptions.
+`operator/cni_operator/api/`; `kubectl explain clusternetwork.spec` shows the same descriptions.
 
 ```yaml
 apiVersion: {group}/{version}
