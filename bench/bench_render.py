@@ -30,7 +30,8 @@ import yaml
 from cni_operator import render as render_mod
 from cni_operator.api import parse_spec
 from cni_operator.render import render, to_yaml
-from common import median
+
+from bench.common import median
 
 SPECS = {"canal": {"clusterType": "mks"}, "aws-vpc-cni": {"clusterType": "eks"}}
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
