@@ -17,6 +17,7 @@ from .polling import wait_for
 
 RESET_TIMEOUT = 180
 STUCK_AFTER = 15  # seconds before a CRD that failed to delete its instances is released by hand
+RESEND_AFTER = 10  # seconds before the deletes are sent again for what is left (deleting twice is harmless)
 
 
 def _names(cluster: Cluster, *args: str) -> list[str]:
@@ -74,32 +75,37 @@ def reset_cluster(cluster: Cluster, *, timeout: float = RESET_TIMEOUT,
     return once the cluster shows none of it. Raises AssertionError naming what is left after TIMEOUT."""
     deadline = time.monotonic() + timeout
     # The ClusterNetwork first, and gone before the rest: while it exists a running operator (the bench keeps one
-    # up across resets) would put back what is deleted next. Its finalizer is dropped: no operator may need to run.
-    cnets = _names(cluster, "clusternetworks")
-    for name in cnets:
-        cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
-    if cnets:
-        cluster.kubectl("delete", "clusternetworks", "--all", "--wait=false", check=False)
-
+    # up across resets) would put back what is deleted next. Its finalizer is dropped (no operator needs to run for
+    # it to go), on every poll while it is there, in case an operator still running adds it back.
     def no_clusternetwork() -> bool:
         left = _names(cluster, "clusternetworks")
+        for name in left:
+            cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+            cluster.kubectl("delete", name, "--ignore-not-found", "--wait=false", check=False)
         assert not left, f"still there: {' '.join(left)}"
         return True
 
     wait_for(no_clusternetwork, timeout=max(1.0, deadline - time.monotonic()), what="reset: the ClusterNetwork to go")
-    # Then everything else at once, without waiting per kind, so the CRD finalizers run concurrently.
-    cluster.kubectl("delete", "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR, "--wait=false",
-                    check=False)
-    cluster.kubectl("delete", CLUSTER_KINDS, "-l", MANAGED_SELECTOR, "--wait=false", check=False)
-    started = time.monotonic()
+    # Then everything else at once, without waiting per kind, so the CRD finalizers run concurrently; sent again
+    # now and then while objects are left, in case a delete was refused (an API server restarting under a fault test).
+    def delete_labelled() -> float:
+        cluster.kubectl("delete", "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR, "--wait=false",
+                        check=False)
+        cluster.kubectl("delete", CLUSTER_KINDS, "-l", MANAGED_SELECTOR, "--wait=false", check=False)
+        return time.monotonic()
+
+    started = deleted = delete_labelled()
 
     def nothing_left() -> bool:
+        nonlocal deleted
         if time.monotonic() - started > STUCK_AFTER:
             for name in release_stuck_crds(cluster):
                 log(f"reset: CRD {name} stuck terminating (InstanceDeletionFailed); removed its finalizer")
-        left = _names(cluster, "pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS)
-        left += _names(cluster, "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR)
-        left += _names(cluster, CLUSTER_KINDS, "-l", MANAGED_SELECTOR)
+        labelled = _names(cluster, "-n", CNI_NAMESPACE, NAMESPACED_KINDS, "-l", MANAGED_SELECTOR)
+        labelled += _names(cluster, CLUSTER_KINDS, "-l", MANAGED_SELECTOR)
+        if labelled and time.monotonic() - deleted > RESEND_AFTER:
+            deleted = delete_labelled()
+        left = _names(cluster, "pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS) + labelled
         left += _names(cluster, "clusternetworks")
         assert not left, f"still there: {' '.join(left[:10])}{' ...' if len(left) > 10 else ''}"
         return True
