@@ -18,6 +18,9 @@ from .polling import wait_for
 RESET_TIMEOUT = 180
 STUCK_AFTER = 15  # seconds before a CRD that failed to delete its instances is released by hand
 RESEND_AFTER = 10  # seconds before the deletes are sent again for what is left (deleting twice is harmless)
+# Fully qualified: tests create CRDs of other groups with the same plural (tests/integration/test_crd_rules.py), and
+# kubectl's cached discovery may still resolve a bare `clusternetworks` to one of those after it is gone.
+CLUSTERNETWORKS = "clusternetworks.cni-operator.io"
 
 
 def _names(cluster: Cluster, *args: str) -> list[str]:
@@ -78,7 +81,7 @@ def reset_cluster(cluster: Cluster, *, timeout: float = RESET_TIMEOUT,
     # up across resets) would put back what is deleted next. Its finalizer is dropped (no operator needs to run for
     # it to go), on every poll while it is there, in case an operator still running adds it back.
     def no_clusternetwork() -> bool:
-        left = _names(cluster, "clusternetworks")
+        left = _names(cluster, CLUSTERNETWORKS)
         for name in left:
             cluster.kubectl("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
             cluster.kubectl("delete", name, "--ignore-not-found", "--wait=false", check=False)
@@ -106,7 +109,7 @@ def reset_cluster(cluster: Cluster, *, timeout: float = RESET_TIMEOUT,
         if labelled and time.monotonic() - deleted > RESEND_AFTER:
             deleted = delete_labelled()
         left = _names(cluster, "pods", "-n", CNI_NAMESPACE, "-l", CNI_APPS) + labelled
-        left += _names(cluster, "clusternetworks")
+        left += _names(cluster, CLUSTERNETWORKS)
         assert not left, f"still there: {' '.join(left[:10])}{' ...' if len(left) > 10 else ''}"
         return True
 
