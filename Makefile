@@ -48,7 +48,7 @@ demo-stop:
 	@bash hack/demo.sh stop
 
 bench: venv tools
-	@$(PY) bench/run.py
+	@$(PY) -m bench.run
 
 # Regenerate everything derived from the API models: the CRD, docs/api.md, the chart's CRD copy and the bundles.
 crd: venv

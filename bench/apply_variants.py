@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
 """What-if for the install figure: the operator's apply step alone (cni_operator.apply.Applier.sync, in-process, no
 kopf), from nothing, in variants that change one thing each, against `kubectl apply --server-side` of the same file.
 Not part of `make bench`; run it on a cluster that is up (`make cluster-up`), with nothing installed:
 
-    .venv/bin/python bench/apply_variants.py [ROUNDS]      (default 5; variants interleaved round by round)
+    .venv/bin/python -m bench.apply_variants [ROUNDS]      (from the repository root; default 5; variants
+                                                           interleaved round by round)
 
 Variants (the operator code is not changed; the Applier is built with other arguments, or one function replaced):
     as shipped        8 threads, kind-by-kind waves, a GET for every object the cache has not seen
@@ -23,16 +23,16 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import BenchOperator, Cluster, localcluster, log, median, reset_cluster, wait_crds_serving
+from bench.common import BenchOperator, log, median
+from tests.harness.cluster import connect
+from tests.harness.reset import reset_cluster, wait_crds_serving
 
 WORKLOADS = ("DaemonSet", "Deployment", "PodDisruptionBudget")
 
 
 def main() -> int:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    cluster = Cluster(localcluster.P.kubeconfig, localcluster.P.audit_log)
+    cluster = connect()  # the cluster that is up: KUBECONFIG_TESTS, else this worktree's local one
     workdir = Path(tempfile.mkdtemp(prefix="cni-operator-apply-variants-"))
     op = BenchOperator(cluster, workdir)
     os.environ["KUBECONFIG"] = str(op.grant())

@@ -24,23 +24,15 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_latency import wait_idle
 from cni_operator.api import parse_spec
 from cni_operator.render import render, to_yaml
-from common import (
-    AuditLog,
-    BenchOperator,
-    Cluster,
-    Watch,
-    applied_current,
-    completed,
-    cr_watch,
-    log,
-    median,
-    received,
-    reset_cluster,
-    wait_crds_serving,
-)
+
+from bench.bench_latency import wait_idle
+from bench.common import OPERATOR_USER, BenchOperator, Watch, applied_current, cr_watch, log, median
+from tests.harness.audit import AuditLog, completed, received
+from tests.harness.cluster import Cluster
+from tests.harness.polling import wait_for
+from tests.harness.reset import reset_cluster, wait_crds_serving
 
 SPEC = {"clusterType": "mks"}
 CR = {"apiVersion": "cni-operator.io/v1alpha1", "kind": "ClusterNetwork", "metadata": {"name": "default"},
@@ -70,19 +62,19 @@ def operator_install(cluster: Cluster, watch: Watch, audit: AuditLog, cr_file: P
     total = at - t0
     # The watch can deliver the status before kube-apiserver has written the request's audit entry (it logs at
     # ResponseComplete): read until the status patch is there.
-    deadline = time.monotonic() + 10
-    while True:
-        events = audit.events(mark)
-        create = next(e for e in events if _ref(e).get("resource") == "clusternetworks" and e["verb"] == "create")
-        ours = audit.writes(mark)
+    def logged() -> tuple[dict, list[dict], dict]:
+        events = audit.entries(since=mark)
+        create = next((e for e in events if _ref(e).get("resource") == "clusternetworks" and e["verb"] == "create"),
+                      None)
+        assert create is not None, "the ClusterNetwork's create is not in the audit log"
+        ours = audit.writes(mark, OPERATOR_USER)
         managed = [e for e in ours if _ref(e).get("resource") not in ("clusternetworks", "events")]
         status = next((e for e in ours if _ref(e).get("subresource") == "status" and received(e) > received(create)),
                       None)
-        if status is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    if status is None:
-        raise RuntimeError("the operator's status patch is not in the audit log 10 s after the watch saw it")
+        assert status is not None, "the operator's status patch is not in the audit log"
+        return create, managed, status
+
+    create, managed, status = wait_for(logged, timeout=10, interval=0.1, what="the install in the audit log")
     seconds = lambda a, b: (b - a).total_seconds()
     return {
         "total": total,
@@ -102,10 +94,10 @@ def kubectl_install(cluster: Cluster, audit: AuditLog, manifest: Path, count: in
     total = time.monotonic() - t0
     deadline = time.monotonic() + 10  # audit entries are written as responses complete: let the last ones land
     while True:
-        ours = [e for e in audit.events(mark) if f"fieldManager={BASELINE_MANAGER}" in e.get("requestURI", "")]
+        ours = [e for e in audit.entries(since=mark) if f"fieldManager={BASELINE_MANAGER}" in e.get("requestURI", "")]
         if len(ours) >= count or time.monotonic() > deadline:
             break
-        time.sleep(0.1)
+        time.sleep(0.1)  # polling the log (with a deadline), not synchronisation
     first, last = min(received(e) for e in ours), max(completed(e) for e in ours)
     return {
         "total": total,

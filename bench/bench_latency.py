@@ -28,19 +28,20 @@ import functools
 import time
 
 import kubernetes
-from common import (
-    CNI_NAMESPACE,
-    AuditLog,
+
+from bench.common import (
+    OPERATOR_USER,
     BenchOperator,
-    Cluster,
     Watch,
     apiserver_gets,
     cr_watch,
     log,
     median,
     percentile,
-    tally,
 )
+from tests.harness.audit import AuditLog, tally
+from tests.harness.cluster import Cluster
+from tests.harness.managed import CNI_NAMESPACE
 
 
 def _patch(core, pod: dict, ready: bool) -> None:
@@ -140,7 +141,7 @@ def run(cluster: Cluster, operator: BenchOperator, audit: AuditLog, changes: int
             res["passes"] = passes(operator) - passes0
             gets1 = apiserver_gets(cluster, "customresourcedefinitions")
             res["crd_gets"] = None if gets0 is None or gets1 is None else gets1 - gets0
-            writes = audit.writes(mark)
+            writes = audit.writes(mark, OPERATOR_USER)
             res["operator_writes"] = tally(writes)
             res["status_patches_per_change"] = sum(
                 1 for w in writes if (w.get("objectRef") or {}).get("subresource") == "status") / changes

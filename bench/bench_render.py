@@ -30,7 +30,8 @@ import yaml
 from cni_operator import render as render_mod
 from cni_operator.api import parse_spec
 from cni_operator.render import render, to_yaml
-from common import median
+
+from bench.common import median
 
 SPECS = {"canal": {"clusterType": "mks"}, "aws-vpc-cni": {"clusterType": "eks"}}
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -77,7 +78,8 @@ def assess_times(sizes: tuple[int, ...] = (3, 1000, 5000), repeat: int = 5) -> d
     import datetime as dt
 
     from cni_operator import health
-    from cni_operator.projections import node_view, pod_view
+    from cni_operator.health.facts import node_facts as node_view
+    from cni_operator.health.facts import pod_facts as pod_view
 
     now = dt.datetime.now(dt.UTC)
     ts = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

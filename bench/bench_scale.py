@@ -24,21 +24,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import kubernetes
-from bench_latency import _patch, _pod_ready, wait_idle
-from common import (
-    CNI_APPS,
-    CNI_NAMESPACE,
-    AuditLog,
-    BenchOperator,
-    Cluster,
-    Watch,
-    cr_watch,
-    env_float,
-    env_int,
-    localcluster,
-    log,
-    tally,
-)
+
+from bench.bench_latency import _patch, _pod_ready, wait_idle
+from bench.common import OPERATOR_USER, BenchOperator, Watch, cr_watch, env_float, env_int, log
+from tests.harness.audit import AuditLog, tally
+from tests.harness.cluster import Cluster
+from tests.harness.managed import CNI_APPS, CNI_NAMESPACE
+from tests.harness.repo import localcluster
 
 
 def _status_patches(operator: BenchOperator) -> float:
@@ -243,7 +235,7 @@ def join(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, tim
         "wall_s": d["t"],
         "status_patches": d["patches"],
         "passes": d["passes"],
-        "writes": tally(audit.writes(mark)),
+        "writes": tally(audit.writes(mark, OPERATOR_USER)),
         "rss_mib": operator.rss_mib(),
         "rss_peak_mib": rss_peak,
     }
@@ -281,8 +273,8 @@ def idle(operator: BenchOperator, audit: AuditLog, seconds: float) -> dict:
     before = _counters(operator)
     time.sleep(seconds)
     d = _delta(before, _counters(operator))
-    return {"seconds": d["t"], "writes": tally(audit.writes(mark)), "passes": d["passes"], "cpu_s": d["cpu"],
-            "rss_mib": operator.rss_mib()}
+    return {"seconds": d["t"], "writes": tally(audit.writes(mark, OPERATOR_USER)), "passes": d["passes"],
+            "cpu_s": d["cpu"], "rss_mib": operator.rss_mib()}
 
 
 def churn(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, seconds: float, rate: float,
@@ -316,7 +308,7 @@ def churn(cluster: Cluster, operator: BenchOperator, audit: AuditLog, n: int, se
         for pod in down:
             _patch(core, pod, True)
         t_ok, _ = cr.wait(_all_ready(n), timeout=timeout, what=f"ClusterNetwork {n}/{n} after the churn")
-    writes = audit.writes(mark)
+    writes = audit.writes(mark, OPERATOR_USER)
     status_writes = sum(1 for w in writes if (w.get("objectRef") or {}).get("subresource") == "status")
     return {
         "seconds": churn_s,

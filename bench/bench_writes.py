@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import time
 
-from bench_latency import wait_idle
-from common import AuditLog, BenchOperator, Cluster, cr_watch, log, tally
+from bench.bench_latency import wait_idle
+from bench.common import OPERATOR_USER, BenchOperator, cr_watch, log
+from tests.harness.audit import AuditLog, tally
+from tests.harness.cluster import Cluster
 
 CHANGES = [
     ("label on the ClusterNetwork (metadata only)", ["label", "cnet", "default", "bench=1", "--overwrite"]),
@@ -46,7 +48,7 @@ def idle(operator: BenchOperator, audit: AuditLog, seconds: float) -> dict:
     t0 = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - t0
-    writes = audit.writes(mark)
+    writes = audit.writes(mark, OPERATOR_USER)
     return {
         "seconds": elapsed,
         "writes": len(writes),
@@ -74,7 +76,7 @@ def per_change(cluster: Cluster, operator: BenchOperator, audit: AuditLog) -> li
             generation = json.loads(out.stdout)["metadata"]["generation"]
             at, _ = watch.wait(_settled_for(generation), timeout=180, what=f"settled at generation {generation}")
             wait_idle(operator, 2.0, timeout=120)
-            writes = audit.writes(mark)
+            writes = audit.writes(mark, OPERATOR_USER)
             status = [w for w in writes if (w.get("objectRef") or {}).get("subresource") == "status"]
             events = [w for w in writes if (w.get("objectRef") or {}).get("resource") == "events"]
             results.append({

@@ -1,4 +1,4 @@
-"""BENCHMARKS.md from the results of one run (`python bench/report.py` rewrites it from bench/results.json): machine, versions, date, every figure as a table with its baseline,
+"""BENCHMARKS.md from the results of one run (`python -m bench.report` rewrites it from bench/results.json): machine, versions, date, every figure as a table with its baseline,
 ratio and target, the command to reproduce it, and every missed target named with what the run measured about it.
 
 The scale section is only measured with BENCH_SCALE=1; a default run keeps the previous scale section (between the
@@ -14,7 +14,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from common import toolchain
+from tests.harness.repo import REPO, toolchain
 
 SCALE_BEGIN, SCALE_END = "<!-- scale:begin -->", "<!-- scale:end -->"
 INSTALL_TARGET = 0.8
@@ -352,8 +352,6 @@ def markdown(r: dict, previous: str = "") -> str:
 
 if __name__ == "__main__":
     import json
-
-    from common import REPO
 
     target = REPO / "BENCHMARKS.md"
     results = json.loads((REPO / "bench" / "results.json").read_text())

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """`make bench`: measure, side by side with a baseline in the same run, and write BENCHMARKS.md.
 
-    .venv/bin/python bench/run.py            (what `make bench` runs; a few minutes)
-    BENCH_SCALE=1 .venv/bin/python bench/run.py   (adds the 1,000 / 5,000 node runs; tens of minutes)
+    .venv/bin/python -m bench.run            (from the repository root; what `make bench` runs; a few minutes)
+    BENCH_SCALE=1 .venv/bin/python -m bench.run   (adds the 1,000 / 5,000 node runs; tens of minutes)
 
 Environment (all optional):
     BENCH_RUNS=7              install runs per side (medians are over these)
@@ -33,16 +32,8 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import bench_apply
-import bench_latency
-import bench_render
-import bench_writes
-import report
-from common import (
-    REPO,
-    AuditLog,
+from bench import bench_apply, bench_latency, bench_render, bench_writes, report
+from bench.common import (
     BenchOperator,
     close_cluster,
     cr_watch,
@@ -51,8 +42,10 @@ from common import (
     load_average,
     log,
     open_cluster,
-    reset_cluster,
 )
+from tests.harness.audit import AuditLog
+from tests.harness.repo import REPO
+from tests.harness.reset import reset_cluster
 
 
 def install_and_wait_ready(cluster, workdir: Path) -> None:
@@ -83,7 +76,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cni-operator-bench-"))
     cluster = open_cluster(env_int("BENCH_NODES", 3))
     results["versions"] = report.versions()
-    audit = AuditLog(cluster.audit_log)
+    audit = AuditLog(cluster.audit_log_path)
     operator = BenchOperator(cluster, workdir)
     ok = False
     try:
@@ -97,7 +90,7 @@ def main() -> int:
         results["render"] = bench_render.render_times(repeat=max(3 * runs, 15))
         results["cli"] = bench_render.cli_startup(runs=max(2 * runs, 10))
         results["assess"] = bench_render.assess_times()
-        if cluster.audit_log:
+        if cluster.audit_log_path:
             # The install's pods were briefly Pending: the operator rechecks 60.5 s later (the end of their grace
             # period). The idle window starts after that, so it sees the steady state.
             time.sleep(max(0.0, ready_at + 62 - time.monotonic()))
@@ -107,9 +100,9 @@ def main() -> int:
         results["latency"] = bench_latency.run(cluster, operator, audit, changes)
         results["install"] = bench_apply.run(cluster, operator, audit, workdir, runs)
         if scale:
-            import bench_scale
+            from bench import bench_scale
 
-            if not cluster.audit_log or os.environ.get("KUBECONFIG_TESTS"):
+            if not cluster.audit_log_path or not cluster.local:
                 results["scale"] = {"skipped": "scale runs need the local cluster (kwok fake nodes)"}
             else:
                 install_and_wait_ready(cluster, workdir)
@@ -128,7 +121,7 @@ def main() -> int:
         if ok and not cluster.started_here:  # a cluster we stop needs no clean-up
             try:
                 reset_cluster(cluster)
-            except RuntimeError as e:  # after a scale run the pods of thousands of nodes take a while to go
+            except AssertionError as e:  # after a scale run the pods of thousands of nodes take a while to go
                 log(f"clean-up incomplete: {e}")
         operator.revoke()
         close_cluster(cluster)

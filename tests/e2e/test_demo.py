@@ -16,8 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from operator_harness import reset_cluster  # tests/ is on sys.path (conftest's pytest_plugins)
-from support import REPO
+
+from tests.harness.repo import REPO
+from tests.harness.reset import reset_cluster
 
 pytestmark = pytest.mark.timeout(420)
 

@@ -30,7 +30,8 @@ import localcluster  # hack/ is on sys.path via tests/conftest.py
 import pytest
 import toolchain
 import yaml
-from support import REPO
+
+from tests.harness.repo import REPO
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -16,8 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import toolchain  # hack/ is on sys.path via tests/conftest.py
 import yaml
+
+from tests.harness.repo import toolchain
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "cni-operator"

@@ -1,4 +1,5 @@
-"""Helpers for the fault tier: what "converged" means, who wrote what (audit log), and a seeded random source.
+"""Helpers for the fault tier: what "converged" means, killing the operator at a write, and a seeded random source.
+(The cluster, the audit log and the operator process are the shared harness's: tests/harness/.)
 
 Converged, as a user would check it after any fault:
   * the ClusterNetwork is Ready=True, Progressing=False and Degraded=False for its current generation, at the version
@@ -20,14 +21,14 @@ import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
-from operator_harness import CNI_NAMESPACE, MANAGED_SELECTOR, condition, get_clusternetwork, is_write
-from support import wait_for
 
-WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+from tests.harness.audit import AuditFollower, is_write
+from tests.harness.clusternetwork import condition, get_clusternetwork
+from tests.harness.managed import CNI_NAMESPACE, MANAGED_SELECTOR
+from tests.harness.polling import wait_for
 
 # Iterations of each SIGKILL loop, and the seed every random choice in this tier derives from.
 ITERATIONS = int(os.environ.get("FAULT_ITERATIONS", "3"))
@@ -106,14 +107,6 @@ def managed_objects(cluster) -> set[Ref]:
             if "the server doesn't have a resource type" not in got.stderr:
                 break
     raise AssertionError(f"listing managed objects failed: {got.stderr.strip()}")
-
-
-def count_managed(cluster) -> int:
-    """How many objects of the kinds we render carry the managed-by label (one quick call, for reports)."""
-    out = cluster.kubectl("get", "crd,clusterrole,clusterrolebinding", "-l", MANAGED_SELECTOR, "-o", "name").stdout
-    out += cluster.kubectl("get", "-n", CNI_NAMESPACE, "sa,cm,ds,deploy,pdb,svc", "-l", MANAGED_SELECTOR,
-                           "-o", "name").stdout
-    return len(out.split())
 
 
 def _fmt(refs) -> str:
@@ -197,45 +190,7 @@ def status_changes(before: dict, after: dict) -> list[str]:
     return out
 
 
-def events_for(cluster, cnet: dict, reason: str) -> list[dict]:
-    """Events with REASON about this ClusterNetwork (this object: its uid, not an earlier one of the same name)."""
-    out = cluster.kubectl("get", "events", "-A", "--field-selector",
-                          f"involvedObject.kind=ClusterNetwork,involvedObject.uid={cnet['metadata']['uid']},"
-                          f"reason={reason}", "-o", "json").stdout
-    return json.loads(out)["items"]
-
-
-# ------------------------------------------------------------------------------------------------- audit log
-
-
-class AuditFollower:
-    """Reads the audit log incrementally from a mark: cheap enough to poll every few milliseconds."""
-
-    def __init__(self, path: Path, offset: int):
-        self.path, self.offset, self._partial = path, offset, b""
-
-    def poll(self) -> list[dict]:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return []
-        if size < self.offset:  # rotated
-            self.offset, self._partial = 0, b""
-        if size == self.offset:
-            return []
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read(size - self.offset)
-        self.offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+# ------------------------------------------------------------------------------------------- kill at a write
 
 
 def kill_after_writes(process, follower: AuditFollower, user: str, k: int, jitter: float,

@@ -20,14 +20,10 @@ import pytest
 import yaml
 from cni_operator.api import GROUP, PLURAL, VERSION
 from faultkit import SUMMARY, managed_objects, wait_converged
-from operator_harness import (
-    OPERATOR_USER,
-    describe_writes,
-    get_clusternetwork,
-    install_crds,
-    operator_writes,
-    wait_condition,
-)
+
+from tests.harness.audit import describe_writes
+from tests.harness.clusternetwork import get_clusternetwork, wait_condition
+from tests.harness.operator import OPERATOR_USER, install_crds, operator_writes
 
 MKS = {"clusterType": "mks"}
 EKS = {"clusterType": "eks"}

@@ -14,16 +14,13 @@ import os
 import threading
 import time
 
-from faultkit import SUMMARY, events_for, rendered_objects, wait_converged
-from operator_harness import (
-    CNI_NAMESPACE,
-    OPERATOR_USER,
-    apply_clusternetwork,
-    describe_writes,
-    get_clusternetwork,
-    operator_writes,
-    wait_quiet,
-)
+from faultkit import SUMMARY, rendered_objects, wait_converged
+
+from tests.harness.audit import describe_writes
+from tests.harness.clusternetwork import apply_clusternetwork, events_for, get_clusternetwork
+from tests.harness.managed import CNI_NAMESPACE
+from tests.harness.operator import OPERATOR_USER, operator_writes
+from tests.harness.polling import wait_quiet
 
 MKS = {"clusterType": "mks"}
 FIGHT_SECONDS = float(os.environ.get("FAULT_CONFLICT_SECONDS", "60"))
@@ -83,7 +80,7 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
     assert len(ds_patches) >= 1, "the operator never reverted the other writer's change"
     assert len(status_patches) <= 1.2 * fight + 2, f"{len(status_patches)} status patches in {fight:.0f}s"
 
-    events = events_for(cluster, get_clusternetwork(cluster), "ConflictingWriter")
+    events = events_for(cluster, "ConflictingWriter", cnet=get_clusternetwork(cluster))
     assert events, "no ConflictingWriter Event on the ClusterNetwork"
     assert all(e["type"] == "Warning" for e in events)
     assert any("DaemonSet kube-system/canal" in e["message"] for e in events), [e["message"] for e in events]

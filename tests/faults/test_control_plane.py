@@ -13,17 +13,13 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, AuditFollower, status_changes, wait_converged
-from operator_harness import (
-    OPERATOR_USER,
-    apply_clusternetwork,
-    describe_writes,
-    get_clusternetwork,
-    is_write,
-    operator_writes,
-    wait_quiet,
-)
-from support import REPO
+from faultkit import SUMMARY, status_changes, wait_converged
+
+from tests.harness.audit import describe_writes, is_write
+from tests.harness.clusternetwork import apply_clusternetwork, get_clusternetwork
+from tests.harness.operator import OPERATOR_USER, operator_writes
+from tests.harness.polling import wait_quiet
+from tests.harness.repo import REPO
 
 MKS = {"clusterType": "mks"}
 IDLE_SECONDS = 10
@@ -44,7 +40,7 @@ def test_control_plane_crash_mid_install_operator_reconnects_and_converges(clust
         pytest.fail("this test restarts control plane components: it needs the local cluster (make cluster-up)")
     operator = start_operator()
     pid = operator.proc.pid
-    follower = AuditFollower(audit_log.path, audit_log.mark().offset)
+    follower = audit_log.follow(audit_log.mark())
     assert apply_clusternetwork(cluster, MKS).returncode == 0
     seen, deadline = 0, time.monotonic() + 30
     while seen < 8:  # the crash lands after a few of the operator's install writes, while it applies the rest

@@ -13,17 +13,13 @@ import sys
 import time
 
 import pytest
-from faultkit import SUMMARY, events_for, wait_converged
-from operator_harness import (
-    CNI_NAMESPACE,
-    OperatorProcess,
-    apply_clusternetwork,
-    chart_rbac,
-    describe_writes,
-    get_clusternetwork,
-    operator_writes,
-    wait_quiet,
-)
+from faultkit import SUMMARY, wait_converged
+
+from tests.harness.audit import describe_writes
+from tests.harness.clusternetwork import apply_clusternetwork, events_for, get_clusternetwork
+from tests.harness.managed import CNI_NAMESPACE
+from tests.harness.operator import OperatorProcess, chart_rbac, operator_writes
+from tests.harness.polling import wait_quiet
 
 MKS = {"clusterType": "mks"}
 CHANGED = {"clusterType": "mks", "canal": {"logSeverity": "Warning"}}
@@ -126,7 +122,7 @@ def test_a_paused_replica_does_not_act_on_its_own_timers(cluster, replica, audit
     cnet = get_clusternetwork(cluster)
 
     def deferred() -> bool:
-        assert events_for(cluster, cnet, "ConflictingWriter"), "no ConflictingWriter Event yet"
+        assert events_for(cluster, "ConflictingWriter", cnet=cnet), "no ConflictingWriter Event yet"
         return True
 
     wait_for(deferred, timeout=30, what="the replica to defer the fourth revert")

@@ -14,15 +14,17 @@ from faultkit import (
     ITERATIONS,
     SEED,
     SUMMARY,
-    AuditFollower,
-    count_managed,
     kill_after_writes,
     managed_objects,
     rendered_refs,
     rng,
     wait_converged,
 )
-from operator_harness import OPERATOR_USER, apply_clusternetwork, reset_cluster
+
+from tests.harness.clusternetwork import apply_clusternetwork
+from tests.harness.managed import count_managed
+from tests.harness.operator import OPERATOR_USER
+from tests.harness.reset import reset_cluster
 
 MKS = {"clusterType": "mks"}
 V31 = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}
@@ -38,7 +40,7 @@ def _crds(cluster) -> set[str]:
 def _step_with_kill(cluster, audit_log, start_operator, operator, spec: dict, k: int, jitter: float):
     """Apply SPEC while OPERATOR runs, SIGKILL it after k writes, start a new one; returns it and the figures."""
     mark = audit_log.mark()
-    follower = AuditFollower(audit_log.path, mark.offset)
+    follower = audit_log.follow(mark)
     result = apply_clusternetwork(cluster, spec)
     assert result.returncode == 0, result.stderr
     seen = kill_after_writes(operator, follower, OPERATOR_USER, k, jitter)

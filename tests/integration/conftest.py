@@ -1,7 +1,7 @@
 """kopf_runner: a kopf operator inside the test process (kopf's KopfRunner), for the substrate test only
 (test_substrate.py: does kopf itself work against this control plane, under a ServiceAccount's RBAC?). The
 operator under test never runs this way: its tests start `cni-operator run` as a separate process
-(tests/operator_harness.py, the start_operator fixture).
+(tests/harness/operator.py, the start_operator fixture).
 
     kopf_runner   function  kopf_runner(kubeconfig, *, namespaces=(), registry=None, settings=None,
                                         modules=(), paths=(), args=(), timeout=60, reraise=True)

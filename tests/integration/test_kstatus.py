@@ -27,7 +27,9 @@ import subprocess
 import pytest
 import toolchain  # hack/ is on sys.path via tests/conftest.py
 import yaml
-from operator_harness import CNI_NAMESPACE, apply_clusternetwork, condition, install, wait_condition
+
+from tests.harness.clusternetwork import apply_clusternetwork, condition, install, wait_condition
+from tests.harness.managed import CNI_NAMESPACE
 
 # ---------------------------------------------------------------------------------------------- the kstatus command
 

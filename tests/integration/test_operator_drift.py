@@ -7,7 +7,9 @@ import json
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
-from operator_harness import CNI_NAMESPACE, events_for_clusternetwork, get_clusternetwork, install
+
+from tests.harness.clusternetwork import events_for, get_clusternetwork, install
+from tests.harness.managed import CNI_NAMESPACE
 
 
 def _canal_ds(cluster) -> dict:
@@ -38,7 +40,7 @@ def test_image_edit_is_reverted_with_an_event_and_foreign_labels_survive(cluster
     wait_for(reverted, timeout=30, what="the image edit to be reverted")
     # The Event is posted after the revert (by a sender thread): poll for it as a user would.
     wait_for(lambda: any("DaemonSet kube-system/canal" in e["message"] and "image" in e["message"]
-                         for e in events_for_clusternetwork(cluster, "DriftReverted")),
+                         for e in events_for(cluster, "DriftReverted")),
              timeout=15, what="a DriftReverted Event naming the canal DaemonSet's image")
     assert _canal_ds(cluster)["metadata"]["labels"].get("team.example.com/owner") == "network"
 
@@ -59,7 +61,7 @@ def test_deleted_configmap_is_recreated_with_an_event(cluster, start_operator, w
 
     wait_for(recreated, timeout=30, what="canal-config to be recreated")
     wait_for(lambda: any("canal-config" in e["message"] and "deleted" in e["message"]
-                         for e in events_for_clusternetwork(cluster, "DriftReverted")),
+                         for e in events_for(cluster, "DriftReverted")),
              timeout=15, what="a DriftReverted Event naming canal-config")
 
 

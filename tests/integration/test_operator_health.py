@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from operator_harness import CNI_NAMESPACE, get_clusternetwork, install, wait_condition
+from tests.harness.clusternetwork import get_clusternetwork, install, wait_condition
+from tests.harness.managed import CNI_NAMESPACE
 
 
 def _canal_pods(cluster) -> list[dict]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from operator_harness import audit_writes_since, install, wait_condition, wait_quiet
+from tests.harness.clusternetwork import install, wait_condition
+from tests.harness.operator import audit_writes_since
+from tests.harness.polling import wait_quiet
 
 # The figure is 10 minutes; CI uses a shorter window (the check is the same), `make bench` reports longer.
 IDLE_SECONDS = float(os.environ.get("IDLE_SECONDS", "30"))

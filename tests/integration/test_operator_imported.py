@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import yaml
-from operator_harness import (
-    CNI_NAMESPACE,
-    apply_clusternetwork,
-    audit_writes_since,
-    get_clusternetwork,
-    install,
-    managed_objects,
-    wait_condition,
-)
+
+from tests.harness.clusternetwork import apply_clusternetwork, get_clusternetwork, install, wait_condition
+from tests.harness.managed import CNI_NAMESPACE, managed_objects
+from tests.harness.operator import audit_writes_since
 
 
 def _foreign_daemonset(cluster, cleanup, name: str, app: str, image: str) -> None:

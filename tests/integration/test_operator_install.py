@@ -7,7 +7,9 @@ import json
 import pytest
 from cni_operator.api import parse_spec
 from cni_operator.render import render
-from operator_harness import CNI_NAMESPACE, apply_clusternetwork, wait_condition
+
+from tests.harness.clusternetwork import apply_clusternetwork, wait_condition
+from tests.harness.managed import CNI_NAMESPACE
 
 
 def _live(cluster, obj: dict) -> dict | None:

@@ -4,7 +4,9 @@ operator keeps serving: fixing the spec installs the network."""
 from __future__ import annotations
 
 import pytest
-from operator_harness import apply_clusternetwork, install, managed_objects, wait_condition
+
+from tests.harness.clusternetwork import apply_clusternetwork, install, wait_condition
+from tests.harness.managed import managed_objects
 
 
 @pytest.mark.parametrize("spec, field", [

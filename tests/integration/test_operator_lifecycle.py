@@ -7,15 +7,10 @@ import json
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
-from operator_harness import (
-    CNI_NAMESPACE,
-    apply_clusternetwork,
-    audit_writes_since,
-    get_clusternetwork,
-    install,
-    managed_objects,
-    rendered_names,
-)
+
+from tests.harness.clusternetwork import apply_clusternetwork, get_clusternetwork, install
+from tests.harness.managed import CNI_NAMESPACE, managed_objects, rendered_names
+from tests.harness.operator import audit_writes_since
 
 OLD, NEW = "v3.31.4", "v3.32.1"
 

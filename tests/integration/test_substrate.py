@@ -11,7 +11,8 @@ import uuid
 
 import kopf
 import pytest
-import toolchain  # hack/ is on sys.path via tests/conftest.py
+
+from tests.harness.repo import toolchain
 
 pytestmark = pytest.mark.k8s
 

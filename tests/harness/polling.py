@@ -1,13 +1,10 @@
-"""Helpers shared by test modules and fixtures (importable by name, unlike the conftest modules)."""
+"""Waiting the only two ways the harness allows: poll a check until a deadline, or watch a window of time pass."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60, what: str | None = None, interval: float = 0.2) -> Any:
@@ -28,5 +25,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 60, what: str | None = N
         except AssertionError as e:
             last = str(e) or "assertion failed"
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what or getattr(check, '__name__', 'condition')}: not true after {timeout:.0f}s; last: {last}")
+            raise AssertionError(
+                f"{what or getattr(check, '__name__', 'condition')}: not true after {timeout:.0f}s; last: {last}")
         time.sleep(interval)
+
+
+def wait_quiet(seconds: float) -> None:
+    """Let a window of wall time pass (an observation window, not synchronisation: what is checked after it is
+    that nothing happened during it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(1.0, deadline - time.monotonic()))
