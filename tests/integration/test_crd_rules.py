@@ -89,6 +89,8 @@ def test_crd_is_accepted_as_structural(installed):
          "may not be more than 15 bytes"),
         ({"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a/b/c"}}, "default",
          "spec.awsVpcCni.eniConfigLabelDef", "must be a node label key such as k8s.amazonaws.com/eniConfig"),
+        ({"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a" * 254 + "/b"}}, "default",
+         "spec.awsVpcCni.eniConfigLabelDef", "the prefix before / must be at most 253 characters"),
     ],
 )
 def test_invalid_creates_are_rejected_with_our_messages(installed, spec, name, field, words):
@@ -111,6 +113,7 @@ def test_invalid_creates_are_rejected_with_our_messages(installed, spec, name, f
         {"clusterType": "mks", "canal": {"iface": "enp0s31f6.100"}, "imagePullSecrets": [{"name": "team.regcred-1"}]},
         {"clusterType": "mks", "canal": {"iface": "10.0.0.1"}},
         {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "k8s.amazonaws.com/eniConfig"}},
+        {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a" * 253 + "/" + "b" * 63}},
     ],
 )
 def test_valid_creates_are_accepted(installed, spec):

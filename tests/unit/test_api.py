@@ -283,6 +283,8 @@ INVALID = [
      "spec.awsVpcCni.eniConfigLabelDef", ["node label key", "at most 63"]),
     ("eniConfigLabelDef-newline", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "zone\nFOO=1"}},
      "spec.awsVpcCni.eniConfigLabelDef", ["node label key", "k8s.amazonaws.com/eniConfig"]),
+    ("eniConfigLabelDef-long-prefix", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a" * 254 + "/b"}},
+     "spec.awsVpcCni.eniConfigLabelDef", ["prefix before /", "at most 253"]),
     ("eniConfigLabelDef-two-slashes", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a/b/c"}},
      "spec.awsVpcCni.eniConfigLabelDef", ["node label key"]),
     ("eniConfigLabelDef-upper-prefix", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "K8S.io/zone"}},

@@ -65,10 +65,12 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 # :; at least one character is not a dot. Empty (the default) lets flannel pick the default route's interface.
 LINUX_IFACE = r"^([!-.0-9;-~]*[!-,\-0-9;-~][!-.0-9;-~]*)?$"
 # A label key (Kubernetes' qualified name): [DNS subdomain/]name, the name at most 63 characters. Empty: unset.
+# The prefix's own limit (253) is a separate rule: LABEL_PREFIX_WORDS, and rules.RULES for admission.
 LABEL_KEY = (
     r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 )
+LABEL_PREFIX_WORDS = "the prefix before / must be at most 253 characters, such as k8s.amazonaws.com"
 
 
 class ClusterType(str, Enum):
@@ -223,6 +225,15 @@ class AwsVpcCniOptions(_Model):
         False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods)."
     )
     enable_network_policy: bool = Field(False, description="Run the aws-eks-nodeagent network policy agent.")
+
+    @field_validator("eni_config_label_def")
+    @classmethod
+    def _label_key_prefix(cls, value: str) -> str:
+        # The pattern cannot bound the prefix's length (RE2 has no look-ahead); rules.py says the same at admission.
+        prefix, slash, _ = value.rpartition("/")
+        if slash and len(prefix) > 253:
+            raise ValueError(LABEL_PREFIX_WORDS)
+        return value
 
 
 class RolloutOptions(_Model):
