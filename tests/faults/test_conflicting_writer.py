@@ -141,7 +141,9 @@ def test_a_writer_that_rewrites_the_hash_annotation_is_backed_off_too(cluster, s
     writer.join(HASH_FIGHT_SECONDS + 30)
     assert not writer.is_alive(), "the other writer did not stop"
     fight = time.monotonic() - started
-    assert writer.patches >= HASH_FIGHT_SECONDS / PERIOD / 2, f"the other writer got only {writer.patches} patches in"
+    # A quarter of its pace is plenty of fight against a budget of 7 (the pace drops on a loaded machine, and when
+    # each operator write is a rollout).
+    assert writer.patches >= HASH_FIGHT_SECONDS / PERIOD / 4, f"the other writer got only {writer.patches} patches in"
 
     ds_patches = [e for e in operator_writes(audit_log, mark, OPERATOR_USER)
                   if (e.get("objectRef") or {}).get("resource") == "daemonsets"
