@@ -35,7 +35,13 @@ def main() -> int:
     cluster = connect()  # the cluster that is up: KUBECONFIG_TESTS, else this worktree's local one
     workdir = Path(tempfile.mkdtemp(prefix="cni-operator-apply-variants-"))
     op = BenchOperator(cluster, workdir)
-    os.environ["KUBECONFIG"] = str(op.grant())
+    kubeconfig = str(op.grant())
+    # load_api_client() below reads the kubernetes library's default kubeconfig location, which the library fixed
+    # when it was first imported (connect() did, before there was a bench identity): point it and KUBECONFIG at the
+    # bench ServiceAccount's kubeconfig, so the Applier acts as that identity.
+    from kubernetes.config import kube_config
+
+    os.environ["KUBECONFIG"] = kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kubeconfig
 
     from cni_operator import apply as apply_mod
     from cni_operator.api import parse_spec

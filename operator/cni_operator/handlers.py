@@ -48,6 +48,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
     # Events are posted deliberately by the session; kopf's log-to-Event bridge would write on every handler run.
     settings.posting.enabled = False
     settings.networking.request_timeout = 60
+    # kopf keeps one worker per object alive this long after its last event, holding that event's whole body; with
+    # thousands of nodes heartbeating that is thousands of bodies held at any moment. The facts are taken at once,
+    # so a worker has nothing left to wait for.
+    settings.queueing.idle_timeout = 0.5
     # Peering: how long a replica that stopped sending keep-alives (killed, partitioned) blocks the others; kopf's
     # default is 60 s. Keep-alives go out every lifetime minus 5..10 s (at least every second).
     settings.peering.lifetime = int(os.environ.get("CNI_OPERATOR_PEERING_LIFETIME", "60"))
