@@ -2,7 +2,9 @@
 
 Posted with our own client rather than kopf's log bridge so that only deliberate, human-worded events go out, and so
 nothing is posted for imported clusters (where the operator must not write anything but status). Repeats of the same
-event within a short window are folded into one (count bumped by the server-side series is not needed here).
+event within a short window are folded into one (count bumped by the server-side series is not needed here). The
+memory of what was posted is pruned of entries older than that window whenever it grows past `max_recent`, so a
+long-running operator whose messages keep changing (pod names, counts) does not grow it forever.
 
 `post` is called from the asyncio loop kopf's watches share, so it only queues: one background thread sends, in
 order. A synchronous POST stalled every watch for a round trip and sat between an install's last object and its
@@ -31,22 +33,29 @@ def _now() -> str:
 
 class EventRecorder:
     def __init__(self, kube: Kube, namespace: str | None = None, component: str = "cni-operator",
-                 fold_seconds: float = 30.0):
+                 fold_seconds: float = 30.0, max_recent: int = 256, clock=time.monotonic):
         self.kube = kube
         # Events of a cluster-scoped object must live in "default" with an empty involvedObject.namespace: that is
         # the only place the API server accepts them and `kubectl describe cnet default` looks for them.
         self.namespace = namespace or os.environ.get("CNI_OPERATOR_EVENTS_NAMESPACE", "default")
         self.component = component
         self.fold_seconds = fold_seconds
+        self.max_recent = max_recent
+        self.clock = clock
+        # key -> when it was last posted, oldest first (a re-post moves its key to the end), so pruning stops at
+        # the first entry still inside the window.
         self._recent: dict[tuple, float] = {}
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")  # one thread: kept in order
 
     def post(self, involved: dict, type_: str, reason: str, message: str) -> None:
         key = (involved.get("metadata", {}).get("uid"), type_, reason, message)
-        now = time.monotonic()
+        now = self.clock()
         if now - self._recent.get(key, -1e9) < self.fold_seconds:
             return
+        self._recent.pop(key, None)
         self._recent[key] = now
+        if len(self._recent) > self.max_recent:
+            self._prune(now)
         meta = involved.get("metadata", {})
         timestamp = _now()
         event = {
@@ -72,6 +81,15 @@ class EventRecorder:
             "count": 1,
         }
         self._sender.submit(self._send, reason, event)
+
+    def _prune(self, now: float) -> None:
+        """Forget what was posted longer ago than the fold window; those would be posted again anyway. If a burst
+        of distinct events within one window still leaves too many, forget the oldest too: the cost is at most one
+        repeated Event, while the memory stays bounded by max_recent."""
+        for key, posted in list(self._recent.items()):
+            if now - posted < self.fold_seconds and len(self._recent) <= self.max_recent:
+                break
+            del self._recent[key]
 
     def _send(self, reason: str, event: dict) -> None:
         try:

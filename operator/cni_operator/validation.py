@@ -14,6 +14,7 @@ message that names the allowed values, read from the same structural schema the 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -151,8 +152,9 @@ def _message(error: dict, path: str, node: dict | None) -> str:
     kind, ctx = error["type"], error.get("ctx") or {}
     if path == "spec.cni.version" and kind != "value_error":  # offline, the catalog can say more than the CRD
         return f"must be a catalog version such as v1.2.3; allowed: {_catalog_versions()}"
-    if path in ALLOWED and kind not in ("missing", "value_error"):
-        return f"must be {ALLOWED[path]}"
+    words = ALLOWED.get(re.sub(r"\[\d+\]", "[]", path))  # list items share their words: spec.imagePullSecrets[].name
+    if words and kind not in ("missing", "value_error"):
+        return f"must be {words}"
     node = node or {}
     if kind == "missing":
         hint = f"; one of: {_one_of(node['enum'])}" if "enum" in node else ""

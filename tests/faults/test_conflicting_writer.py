@@ -5,6 +5,10 @@ The other writer (the admin, as a misconfigured controller would) sets the canal
 (<= 10), because past three reverts per minute it backs off (apply.ConflictGuard). It says so in a Warning Event
 (reason ConflictingWriter), keeps its status patches to about one a second, and once the other writer stops the
 DaemonSet converges back to the rendered image.
+
+A second, shorter fight has the other writer rewrite the `cni-operator.io/applied-hash` annotation with every image
+change, so the object looks like one the operator rendered differently: that used to pass for an update every time
+(about one PATCH a second, each a rollout). The operator's PATCHes stay within what the guard allows.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import os
 import threading
 import time
 
+from cni_operator.apply import ConflictGuard
+from cni_operator.objects import HASH_ANNOTATION
 from faultkit import SUMMARY, rendered_objects, wait_converged
 
 from tests.harness.audit import describe_writes
@@ -24,8 +30,22 @@ from tests.harness.polling import wait_quiet
 
 MKS = {"clusterType": "mks"}
 FIGHT_SECONDS = float(os.environ.get("FAULT_CONFLICT_SECONDS", "60"))
+HASH_FIGHT_SECONDS = float(os.environ.get("FAULT_CONFLICT_HASH_SECONDS", "20"))
 PERIOD = 0.2
 MAX_PATCHES_PER_MINUTE = 10
+
+
+def guard_allows(seconds: float) -> int:
+    """How many reverts apply.ConflictGuard lets through in `seconds` against a change every PERIOD, reacting at
+    once (the operator reacts slower, so this is an upper bound), plus 2 for a pass that straddles the end."""
+    now, guard = [0.0], ConflictGuard(clock=lambda: now[0])
+    writes = 0
+    while now[0] < seconds:
+        now[0] += PERIOD
+        if guard.next_allowed(None) == 0.0:
+            guard.record(None)
+            writes += 1
+    return writes + 2
 
 
 def _calico_node_image(ds: dict) -> str:
@@ -35,17 +55,20 @@ def _calico_node_image(ds: dict) -> str:
 class OtherWriter(threading.Thread):
     """Sets the calico-node image to a new value every PERIOD seconds until stopped or FIGHT_SECONDS passed."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, seconds: float = FIGHT_SECONDS, rewrite_hash: bool = False):
         super().__init__(name="other-writer", daemon=True)
         self.cluster, self.stop_event, self.patches, self.errors = cluster, threading.Event(), 0, []
+        self.seconds, self.rewrite_hash = seconds, rewrite_hash
 
     def run(self) -> None:
-        deadline = time.monotonic() + FIGHT_SECONDS
-        for n in range(int(FIGHT_SECONDS / PERIOD) + 1):  # bounded in count and in time
+        deadline = time.monotonic() + self.seconds
+        for n in range(int(self.seconds / PERIOD) + 1):  # bounded in count and in time
             if self.stop_event.is_set() or time.monotonic() >= deadline:
                 return
             body = {"spec": {"template": {"spec": {"containers": [
                 {"name": "calico-node", "image": f"registry.example/other-writer/node:v{n}"}]}}}}
+            if self.rewrite_hash:  # pass for a render of the operator's own that differs from the current one
+                body["metadata"] = {"annotations": {HASH_ANNOTATION: f"other-writer-{n}"}}
             try:
                 self.cluster.apps.patch_namespaced_daemon_set("canal", CNI_NAMESPACE, body)
                 self.patches += 1
@@ -103,3 +126,43 @@ def test_conflicting_writer_is_outlasted_without_a_hot_loop(cluster, start_opera
                 f"DaemonSet {len(ds_patches)} ({per_minute:.1f}/min, limit {MAX_PATCHES_PER_MINUTE}); status patches "
                 f"{len(status_patches)}; {len(events)} ConflictingWriter Event(s); rendered image back "
                 f"{back_after:.1f}s after the writer stopped")
+
+
+def test_a_writer_that_rewrites_the_hash_annotation_is_backed_off_too(cluster, start_operator, audit_log, wait_for):
+    start_operator()
+    assert apply_clusternetwork(cluster, MKS).returncode == 0
+    wait_converged(cluster, MKS, timeout=90)
+    want = _calico_node_image(next(o for o in rendered_objects(MKS) if o["kind"] == "DaemonSet"))
+
+    mark = audit_log.mark()
+    writer = OtherWriter(cluster, seconds=HASH_FIGHT_SECONDS, rewrite_hash=True)
+    started = time.monotonic()
+    writer.start()
+    writer.join(HASH_FIGHT_SECONDS + 30)
+    assert not writer.is_alive(), "the other writer did not stop"
+    fight = time.monotonic() - started
+    # A quarter of its pace is plenty of fight against a budget of 7 (the pace drops on a loaded machine, and when
+    # each operator write is a rollout).
+    assert writer.patches >= HASH_FIGHT_SECONDS / PERIOD / 4, f"the other writer got only {writer.patches} patches in"
+
+    ds_patches = [e for e in operator_writes(audit_log, mark, OPERATOR_USER)
+                  if (e.get("objectRef") or {}).get("resource") == "daemonsets"
+                  and e["objectRef"].get("name") == "canal" and e["verb"] == "patch"]
+    limit = guard_allows(fight)
+    assert 1 <= len(ds_patches) <= limit, (
+        f"{len(ds_patches)} PATCHes of the canal DaemonSet in {fight:.0f}s (the guard allows {limit}) against "
+        f"{writer.patches} hash-rewriting changes: the rewritten hash got past the back-off. "
+        f"{describe_writes(ds_patches)}")
+    events = events_for(cluster, "ConflictingWriter", cnet=get_clusternetwork(cluster))
+    assert any("DaemonSet kube-system/canal" in e["message"] for e in events), "no ConflictingWriter Event"
+
+    def rendered_image_back() -> bool:
+        ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+        assert _calico_node_image(ds) == want, f"calico-node image is {_calico_node_image(ds)}"
+        return True
+
+    wait_for(rendered_image_back, timeout=330, what="the canal DaemonSet back at the rendered image")
+    wait_converged(cluster, MKS, timeout=90)
+    SUMMARY.add(f"conflicting writer rewriting the hash annotation: {writer.patches} changes in {fight:.0f}s; "
+                f"operator PATCHes of the DaemonSet {len(ds_patches)} (the guard allows {limit}); "
+                f"{len(events)} ConflictingWriter Event(s)")

@@ -81,6 +81,16 @@ def test_crd_is_accepted_as_structural(installed):
         ({"clusterType": "mks", "registry": "Mirror.Local"}, "default", "spec.registry", "in lower case, such as mirror.local:5000"),
         ({"clusterType": "mks", "imagePullSecrets": [{"name": "a"}] * 17}, "default", "spec.imagePullSecrets",
          "must have at most 16 items"),
+        ({"clusterType": "mks", "imagePullSecrets": [{"name": "../../etc/passwd"}]}, "default",
+         "spec.imagePullSecrets[0].name", "must be a Secret name: a DNS subdomain"),
+        ({"clusterType": "mks", "canal": {"iface": "eth0\nX=1"}}, "default", "spec.canal.iface",
+         "must be a Linux interface name such as eth1"),
+        ({"clusterType": "mks", "canal": {"iface": "e" * 16}}, "default", "spec.canal.iface",
+         "may not be more than 15 bytes"),
+        ({"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a/b/c"}}, "default",
+         "spec.awsVpcCni.eniConfigLabelDef", "must be a node label key such as k8s.amazonaws.com/eniConfig"),
+        ({"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a" * 254 + "/b"}}, "default",
+         "spec.awsVpcCni.eniConfigLabelDef", "the prefix before / must be at most 253 characters"),
     ],
 )
 def test_invalid_creates_are_rejected_with_our_messages(installed, spec, name, field, words):
@@ -100,6 +110,10 @@ def test_invalid_creates_are_rejected_with_our_messages(installed, spec, name, f
         {"clusterType": "eks", "cni": {"provider": "aws-vpc-cni", "version": "v1.23.1"},
          "awsVpcCni": {"region": "eu-west-1", "warmIPTarget": 5}},
         {"clusterType": "imported"},
+        {"clusterType": "mks", "canal": {"iface": "enp0s31f6.100"}, "imagePullSecrets": [{"name": "team.regcred-1"}]},
+        {"clusterType": "mks", "canal": {"iface": "10.0.0.1"}},
+        {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "k8s.amazonaws.com/eniConfig"}},
+        {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "a" * 253 + "/" + "b" * 63}},
     ],
 )
 def test_valid_creates_are_accepted(installed, spec):

@@ -115,6 +115,24 @@ def test_validate_catalog_version_and_region(write):
     assert any(line.startswith("spec.awsVpcCni.region: xx-nowhere-1 has no known EKS image registry") for line in lines)
 
 
+def test_validate_rejects_the_name_like_strings_of_the_security_issue(write):
+    """A newline and NUL in canal.iface (it becomes FLANNELD_IFACE), a 64-byte interface name, and a path as a pull
+    secret name: `cni-operator validate` said valid to each. Now each is one line, in words."""
+    for spec, field, words in [
+        ({"canal": {"iface": "eth0\nFLANNELD_IP_MASQ=false"}}, "spec.canal.iface", "a Linux interface name"),
+        ({"canal": {"iface": "eth0\u0000"}}, "spec.canal.iface", "a Linux interface name"),
+        ({"canal": {"iface": "e" * 64}}, "spec.canal.iface", "1 to 15 printable ASCII characters"),
+        ({"imagePullSecrets": [{"name": "../../etc/passwd"}]}, "spec.imagePullSecrets[0].name",
+         "a Secret name: a DNS subdomain"),
+    ]:
+        doc = {"apiVersion": "cni-operator.io/v1alpha1", "kind": "ClusterNetwork", "metadata": {"name": "default"},
+               "spec": {"clusterType": "mks", **spec}}
+        result = cli("validate", "-f", write(json.dumps(doc)))  # JSON is YAML, and carries the NUL as \u0000
+        assert result.returncode == 1, (spec, result.stdout)
+        assert result.stderr.startswith(f"{field}: must be ") and words in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
 def test_validate_reads_stdin():
     result = cli("validate", "-f", "-", stdin=MKS)
     assert (result.returncode, result.stdout) == (0, "valid\n")

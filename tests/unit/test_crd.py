@@ -180,7 +180,7 @@ def test_enums_carried_over():
 def test_limits_carried_over():
     assert (at(SPEC, "canal.vxlanPort")["minimum"], at(SPEC, "canal.vxlanPort")["maximum"]) == (1, 65535)
     assert (at(SPEC, "canal.vni")["minimum"], at(SPEC, "canal.vni")["maximum"]) == (1, 16777215)
-    assert at(SPEC, "canal.iface")["maxLength"] == 64
+    assert at(SPEC, "canal.iface")["maxLength"] == 15  # Linux: IFNAMSIZ 16 with the NUL
     assert at(SPEC, "registry")["maxLength"] == 253
     # Patterns become CEL rules with the same expression and a message in words (the pattern error quotes the regex).
     registry = at(SPEC, "registry")
@@ -192,6 +192,11 @@ def test_limits_carried_over():
     assert at(SPEC, "imagePullSecrets")["items"]["required"] == ["name"]
     assert pattern_of(at(SPEC, "podCIDR")) and at(SPEC, "podCIDR")["maxLength"] == 18
     assert pattern_of(at(SPEC, "cni.version")) and pattern_of(at(SPEC, "awsVpcCni.region"))
+    # Every name-like string has its rule (a newline, a NUL or a path in a name never gets past admission).
+    assert pattern_of(at(SPEC, "imagePullSecrets")["items"]["properties"]["name"]) == api.DNS_SUBDOMAIN
+    assert pattern_of(at(SPEC, "canal.iface")) == api.LINUX_IFACE
+    assert pattern_of(at(SPEC, "awsVpcCni.eniConfigLabelDef")) == api.LABEL_KEY
+    assert at(SPEC, "awsVpcCni.eniConfigLabelDef")["maxLength"] == 317
     assert (at(SPEC, "awsVpcCni.warmENITarget")["minimum"], at(SPEC, "awsVpcCni.warmENITarget")["maximum"]) == (0, 100)
 
 
@@ -329,3 +334,11 @@ def test_schema_errors_are_loud():
         crd._structural({"anyOf": [{"type": "integer"}, {"type": "boolean"}]}, {}, "x", keep_defaults=True)
     with pytest.raises(crd.SchemaError):
         crd._structural({"type": "object"}, {}, "x", keep_defaults=True)
+
+
+def test_no_spec_string_is_free_form():
+    """Every string a user writes in spec is an enum or has a pattern rule with words: a new free-form string field
+    (one that would take a newline, a NUL or a path) fails here until it gets the rule for its kind of name."""
+    free = [path for path, node in walk(SPEC, "spec")
+            if node.get("type") == "string" and "enum" not in node and not pattern_of(node)]
+    assert free == []

@@ -46,7 +46,31 @@ FIELD_WORDS: dict[str, str] = {
     "or empty for the images' own registries",
     "spec.awsVpcCni.region": "an AWS region such as us-west-2",
     "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
+    "spec.imagePullSecrets[].name": "a Secret name: a DNS subdomain of at most 253 lower-case letters, digits, "
+    "- and ., starting and ending with a letter or digit, such as regcred",
+    "spec.canal.iface": "a Linux interface name such as eth1 (or its IPv4 address): 1 to 15 printable ASCII "
+    "characters, no /, :, spaces or control characters, not only dots; or empty for the default route's interface",
+    "spec.awsVpcCni.eniConfigLabelDef": "a node label key such as k8s.amazonaws.com/eniConfig: an optional DNS "
+    "subdomain and /, then a name of at most 63 letters, digits, -, _ and ., starting and ending with a letter "
+    "or digit; or empty",
 }
+
+# Name-like strings end up in object names, a ConfigMap key read as an environment variable, and a node label
+# lookup: each gets the rule Kubernetes or Linux applies to that kind of name, so a newline, a NUL or a path never
+# gets past admission (and `cni-operator validate` says the same, in the words above).
+# A DNS subdomain (RFC 1123), as Kubernetes checks Secret names; the length (253) is the field's maxLength.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# Linux's dev_valid_name: under 16 bytes (maxLength 15; ASCII only, so characters are bytes), no '/', ':' or
+# whitespace, not '.' or '..'; control characters excluded as well. Printable ASCII is !-~ (0x21-0x7e) without / and
+# :; at least one character is not a dot. Empty (the default) lets flannel pick the default route's interface.
+LINUX_IFACE = r"^([!-.0-9;-~]*[!-,\-0-9;-~][!-.0-9;-~]*)?$"
+# A label key (Kubernetes' qualified name): [DNS subdomain/]name, the name at most 63 characters. Empty: unset.
+# The prefix's own limit (253) is a separate rule: LABEL_PREFIX_WORDS, and rules.RULES for admission.
+LABEL_KEY = (
+    r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+)
+LABEL_PREFIX_WORDS = "the prefix before / must be at most 253 characters, such as k8s.amazonaws.com"
 
 
 class ClusterType(str, Enum):
@@ -111,7 +135,9 @@ class CNIRef(_Model):
 class LocalObjectReference(_Model):
     """A reference to a Secret by name (corev1.LocalObjectReference)."""
 
-    name: str = Field(..., min_length=1, max_length=253, description="Name of a Secret in kube-system.")
+    name: str = Field(
+        ..., min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="Name of a Secret in kube-system."
+    )
 
 
 class CanalOptions(_Model):
@@ -125,7 +151,8 @@ class CanalOptions(_Model):
     vni: int = Field(1, ge=1, le=16777215, description="VXLAN network identifier (VNI), 1..16777215.")
     iface: str = Field(
         "",
-        max_length=64,
+        max_length=15,
+        pattern=LINUX_IFACE,
         description="Host interface Flannel uses between nodes; empty picks the default route's.",
     )
     masquerade: bool = Field(True, description="Masquerade traffic leaving the pod network.")
@@ -190,13 +217,23 @@ class AwsVpcCniOptions(_Model):
     eni_config_label_def: str = Field(
         "",
         alias="eniConfigLabelDef",
-        max_length=316,
-        description="ENI_CONFIG_LABEL_DEF: node label that selects the ENIConfig.",
+        max_length=317,  # a 253-character prefix, '/', a 63-character name
+        pattern=LABEL_KEY,
+        description="ENI_CONFIG_LABEL_DEF: key of the node label that selects the ENIConfig; empty leaves it unset.",
     )
     enable_pod_eni: bool = Field(
         False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods)."
     )
     enable_network_policy: bool = Field(False, description="Run the aws-eks-nodeagent network policy agent.")
+
+    @field_validator("eni_config_label_def")
+    @classmethod
+    def _label_key_prefix(cls, value: str) -> str:
+        # The pattern cannot bound the prefix's length (RE2 has no look-ahead); rules.py says the same at admission.
+        prefix, slash, _ = value.rpartition("/")
+        if slash and len(prefix) > 253:
+            raise ValueError(LABEL_PREFIX_WORDS)
+        return value
 
 
 class RolloutOptions(_Model):

@@ -125,6 +125,10 @@ class Applier:
         self.remember = remember or (lambda obj: None)
         self.pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply")
         self.guard = guard or ConflictGuard()
+        # The hash this process last applied (or found in place) per object. The live hash annotation alone cannot
+        # tell drift from our own change: a writer that rewrites it too would pass for an upgrade every time and
+        # never meet the guard. Memory only: after a restart the first revert of such a writer counts as an update.
+        self._applied: dict[ObjectRef, str] = {}
 
     def _live(self, ref: ObjectRef) -> dict | None:
         if self.lookup is not None:
@@ -143,7 +147,9 @@ class Applier:
                 if not contains(want, live):
                     outcome.ignored_drift.append((ref, first_difference(want, live) or "?"))
                 return
+            want_hash = want["metadata"]["annotations"][HASH_ANNOTATION]
             if live is not None and contains(want, live):
+                self._applied[ref] = want_hash  # as we want it, whoever wrote it: a later departure is drift
                 waited = establishing_for(live, datetime.datetime.now(datetime.UTC)) \
                     if ref.kind == "CustomResourceDefinition" else None
                 if waited is None or waited < ESTABLISH_GRACE:
@@ -161,15 +167,14 @@ class Applier:
             drift = None
             if live is None and ref in installed:
                 drift = "deleted"  # we installed it and someone removed it: drift, not a first install
-            if live is not None:
-                live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
-                if live_hash == want["metadata"]["annotations"][HASH_ANNOTATION]:
-                    drift = first_difference(want, live) or "?"
-                    retry_at = self.guard.next_allowed(ref)
-                    if retry_at:
-                        outcome.deferred.append((ref, retry_at))
-                        return
+            if live is not None and self._is_drift(ref, want_hash, live):
+                drift = first_difference(desired, live) or first_difference(want, live) or "?"
+                retry_at = self.guard.next_allowed(ref)
+                if retry_at:
+                    outcome.deferred.append((ref, retry_at))
+                    return
             result = self.kube.apply(want)
+            self._applied[ref] = want_hash
             self.remember(result)
             if drift is not None:
                 self.guard.record(ref)
@@ -180,6 +185,17 @@ class Applier:
                 outcome.updated.append(ref)
         except KubeError as exc:
             outcome.errors.append((ref, str(exc)))
+
+    def _is_drift(self, ref: ObjectRef, want_hash: str, live: dict) -> bool:
+        """Whether a live object that departs from the render was changed by someone else (drift: revert, counted
+        by the guard) rather than being ours from before a change of what we want (upgrade, option change: update).
+
+        Drift when it carries the hash we want (someone changed a field), or when we ourselves already applied, or
+        found in place, exactly this render (someone changed fields and the hash annotation too). An update only
+        when neither holds: a new render (our last hash differs), or one this process has not applied yet (first
+        pass after a start, adoption of an object made by someone else)."""
+        live_hash = ((live.get("metadata") or {}).get("annotations") or {}).get(HASH_ANNOTATION)
+        return live_hash == want_hash or self._applied.get(ref) == want_hash
 
     def sync(self, objects: list[dict], prune_candidates: list[ObjectRef],
              installed: frozenset[ObjectRef] = frozenset()) -> ApplyOutcome:
@@ -228,6 +244,7 @@ class Applier:
                 outcome.ignored.append(ref)
                 return
             if self.kube.delete(ref):
+                self._applied.pop(ref, None)
                 outcome.pruned.append(ref)
         except KubeError as exc:
             outcome.errors.append((ref, str(exc)))

@@ -76,6 +76,8 @@ def _rows(node: dict, path: str, *, top: bool = False, required: bool = False) -
         if "default" in node:
             default = f"`{crd.show_default(node['default'])}`"
             description = description.removesuffix(crd.default_sentence(node["default"]))
+        if path in api.FIELD_WORDS:  # its pattern became a CEL rule (crd.py): say here what it takes, in words
+            description = f"{description.rstrip()} Must be {api.FIELD_WORDS[path]}.".lstrip()
         name = f"`{path}`" + " (required)" * required
         rows.append(f"| {name} | {_cell(_type(node))} | {_cell(default)} | {_cell(description)} |")
     target, prefix = node, path
@@ -116,7 +118,8 @@ def to_markdown() -> str:
     out.extend(f"{i}. {rule.words} Message: *{rule.message}*.\n" for i, rule in enumerate(crd.RULES, start=1))
     out.append(
         "\nThe schema itself also rejects values outside the enums, ranges, lengths and patterns in the "
-        "table above. Each pattern is checked by a CEL rule with the same expression, so its message says in words "
+        "table above (a field with a pattern says what it takes). Each pattern is checked by a CEL rule with the "
+        "same expression, so its message says in words "
         "what the field takes, with the value given (e.g. *must be an AWS region such as us-west-2, not "
         "US-WEST-2*), not the regular expression.\n\nThese checks need data the apiserver does not have; the "
         "operator reports them as condition `Degraded` with reason `InvalidConfiguration`, and `cni-operator validate` makes them "

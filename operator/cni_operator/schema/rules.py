@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import api
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -66,6 +68,14 @@ RULES: tuple[Rule, ...] = (
         "self == oldSelf",
         "cni.provider cannot change once set",
         "`spec.cni.provider` cannot change once set (it may be removed; it is then derived from clusterType again).",
+    ),
+    Rule(
+        "spec.awsVpcCni.eniConfigLabelDef",
+        # The pattern rule checks the shape of a label key; this bounds its prefix, which a pattern cannot.
+        "!self.matches(r'^[^/]{254,}/')",
+        f"eniConfigLabelDef: {api.LABEL_PREFIX_WORDS}",
+        "The prefix of `spec.awsVpcCni.eniConfigLabelDef` (before the `/`) is at most 253 characters, as for any "
+        "label key.",
     ),
     Rule(
         "spec.mtu",
