@@ -147,6 +147,26 @@ class Kube:
                 return False
             raise
 
+    def count_instances(self, crd: dict) -> int:
+        """How many objects of the kind a CRD defines exist, in all namespaces: one list request with limit=1 (the
+        API server tells how many remain). Raises KubeError when the operator may not list them."""
+        spec = crd.get("spec") or {}
+        versions = [v["name"] for v in spec.get("versions") or [] if v.get("served")]
+        if not versions:
+            return 0  # nothing is served, so nothing can be stored through it
+        path = f"/apis/{spec['group']}/{versions[0]}/{spec['names']['plural']}"
+        try:
+            result = self._call("GET", path, query=[("limit", "1")])
+        except KubeError as exc:
+            if exc.status == 404:  # the kind is not served (yet, or any more): no objects reachable through it
+                return 0
+            raise
+        meta = result.get("metadata") or {}
+        items = len(result.get("items") or [])
+        if meta.get("remainingItemCount") is not None:
+            return items + int(meta["remainingItemCount"])
+        return items + (1 if meta.get("continue") else 0)  # more remain, count unknown: at least one more
+
     def merge_patch(self, ref: ObjectRef, patch: dict, *, subresource: str = "") -> dict:
         path = object_path(ref) + (f"/{subresource}" if subresource else "")
         return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")

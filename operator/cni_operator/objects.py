@@ -25,6 +25,8 @@ HASH_ANNOTATION = "cni-operator.io/applied-hash"
 IGNORE_ANNOTATION = "cni-operator.io/ignore"
 # Written on a CRD the API server left un-Established, to make it queue the CRD again (see apply).
 REESTABLISH_ANNOTATION = "cni-operator.io/reestablished"
+# On a CRD a prune or a delete kept because objects of its kind exist: when the operator let go of it.
+RETAINED_ANNOTATION = "cni-operator.io/retained"
 # The ClusterNetwork's finalizer for deletionPolicy: Delete (kopf's own finalizer must have another name).
 FINALIZER = "cni-operator.io/finalizer"
 

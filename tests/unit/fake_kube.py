@@ -72,6 +72,7 @@ class FakeKube:
         self.events: list[dict] = []  # Event bodies POSTed, in order
         self.watch: list[tuple[str, dict]] = []  # (ADDED | MODIFIED | DELETED, body) not yet delivered
         self._failures: dict[tuple[str, ObjectRef], KubeError] = {}
+        self.instances: dict[str, int] = {}  # CRD name -> objects of its kind (users' data a delete would take)
         self._rv = 1000
         self._lock = threading.RLock()
 
@@ -106,6 +107,12 @@ class FakeKube:
         with self._lock:
             self._record("delete", ref)
             return self._delete(ref)
+
+    def count_instances(self, crd: dict) -> int:
+        ref = ObjectRef.of(crd)
+        with self._lock:
+            self._record("count", ref)
+            return self.instances.get(ref.name, 0)
 
     def merge_patch(self, ref: ObjectRef, patch: dict, *, subresource: str = "") -> dict:
         with self._lock:

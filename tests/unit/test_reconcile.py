@@ -384,6 +384,62 @@ def test_upgrade_prunes_what_the_new_version_drops(cluster):
         assert ref.describe() in p.event("Pruned")["message"]
 
 
+def test_upgrade_keeps_a_dropped_crd_that_still_holds_objects(cluster):
+    old_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}
+    installed(cluster, old_spec)
+    anp = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                    "adminnetworkpolicies.policy.networking.k8s.io")
+    assert anp in inventory(cluster.status) and anp not in refs(rendered({"clusterType": "mks"}).apply)
+    cluster.kube.instances[anp.name] = 2  # two users' AdminNetworkPolicies
+
+    cluster.edit_spec({"clusterType": "mks", "cni": {"version": "v3.32.1"}})
+    p = cluster.step()
+    assert anp not in p.verbs("delete")
+    crd = cluster.kube.objects[anp]
+    assert "app.kubernetes.io/managed-by" not in (crd["metadata"].get("labels") or {}), "still labelled as ours"
+    assert crd["metadata"]["annotations"]["cni-operator.io/retained"]
+    status = cluster.status
+    assert anp not in inventory(status), "a later delete would take it"
+    assert [(r["name"], r.get("objects")) for r in status["retained"]] == [(anp.name, 2)]
+    assert "2 objects of its kind exist" in p.event("CRDRetained")["message"]
+    # the empty one beside it is pruned as before
+    banp = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                     "baselineadminnetworkpolicies.policy.networking.k8s.io")
+    assert banp in p.verbs("delete")
+
+
+def test_deletion_keeps_crds_with_users_objects_and_removes_the_rest(cluster):
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    want = rendered(spec)
+    installed(cluster, spec)
+    cluster.kube.instances.update({"networkpolicies.crd.projectcalico.org": 3, "ippools.crd.projectcalico.org": 1})
+    cluster.kube.remove(CNET)
+
+    p = cluster.step()
+    kept = {r for r in refs(want.apply) if r.name in cluster.kube.instances}
+    assert len(kept) == 2 and not kept & set(p.verbs("delete"))
+    assert sorted(p.verbs("delete"), key=str) == sorted(set(refs(want.apply)) - kept, key=str)
+    assert all(ref in cluster.kube.objects for ref in kept)
+    assert sorted(e["message"].split(" ")[2] for e in p.events if e["reason"] == "CRDRetained") == sorted(
+        r.name for r in kept)
+    assert "kept 2 CRDs that still hold objects" in p.event("Deleted")["message"]
+    assert cluster.cnet is None
+
+
+def test_deletion_of_a_paused_clusternetwork_removes_nothing(cluster):
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    install = installed(cluster, spec)
+    cluster.edit_spec({**spec, "paused": True})
+    cluster.step()
+    cluster.kube.remove(CNET)
+
+    p = cluster.step()
+    assert p.verbs("delete") == []
+    assert all(ref in cluster.kube.objects for ref in install.verbs("apply"))
+    assert "removed nothing" in p.event("DeletionPaused")["message"]
+    assert cluster.cnet is None  # the finalizer is released all the same
+
+
 def test_apply_failure_keeps_in_the_inventory_what_may_exist(cluster):
     old_spec, new_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, \
         {"clusterType": "mks", "cni": {"version": "v3.32.1"}}

@@ -112,6 +112,16 @@ class DriftStatus(_Model):
     )
 
 
+class RetainedCRD(_Model):
+    """A CRD the operator stopped managing instead of deleting, because objects of its kind existed."""
+
+    name: str = Field(..., description="Name of the CustomResourceDefinition.")
+    objects: int | None = Field(
+        None, description="How many objects of its kind existed when it was kept; unset when the operator may not "
+        "count them (it keeps such a CRD too).")
+    since: str = Field(..., description="When the operator let go of it (RFC 3339).")
+
+
 class ClusterNetworkStatus(_Model):
     """What the operator observed; written only by the operator."""
 
@@ -147,4 +157,10 @@ class ClusterNetworkStatus(_Model):
     )
     drift: DriftStatus | None = Field(
         None, description="Managed objects that differ from the render and are left as they are, and why."
+    )
+    retained: list[RetainedCRD] = Field(
+        default_factory=list,
+        description="CRDs an upgrade or a deletion no longer needed but left in place, because deleting a CRD "
+        "deletes every object of its kind (users' policies, IP pools). No longer managed: delete them yourself "
+        "once their objects are migrated or unneeded.",
     )

@@ -18,12 +18,18 @@ from dataclasses import dataclass, field
 from ..kube import Kube, KubeError
 from ..objects import (
     HASH_ANNOTATION,
+    MANAGED_BY_LABEL,
+    PROVIDER_LABEL,
     REESTABLISH_ANNOTATION,
+    RETAINED_ANNOTATION,
+    VERSION_LABEL,
     ObjectRef,
     is_ignored,
     is_managed,
     kind_rank,
     parse_time,
+    rfc3339,
+    utcnow,
 )
 from .diff import contains, first_difference, with_hash_annotation
 
@@ -34,6 +40,8 @@ from .diff import contains, first_difference, with_hash_annotation
 ESTABLISH_GRACE = 10.0
 
 logger = logging.getLogger(__name__)
+
+RELEASED_LABELS = (MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL)
 
 
 def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
@@ -57,6 +65,9 @@ class ApplyOutcome:
     updated: list[ObjectRef] = field(default_factory=list)  # what we want changed (upgrade, option change)
     reverted: list[tuple[ObjectRef, str]] = field(default_factory=list)  # drift put back: (object, first field)
     pruned: list[ObjectRef] = field(default_factory=list)
+    # CRDs a prune or a delete left in place because objects of their kind exist (users' data): (CRD, how many,
+    # or None when the operator may not count them). They are released: no longer labelled as ours.
+    retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)
     ignored: list[ObjectRef] = field(default_factory=list)
     ignored_drift: list[tuple[ObjectRef, str]] = field(default_factory=list)  # ignored and differing: (object, field)
     deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
@@ -65,7 +76,7 @@ class ApplyOutcome:
 
     @property
     def writes(self) -> int:
-        return len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned)
+        return len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned) + len(self.retained)
 
     @property
     def ok(self) -> bool:
@@ -243,11 +254,33 @@ class Applier:
             if is_ignored(live):
                 outcome.ignored.append(ref)
                 return
+            if ref.kind == "CustomResourceDefinition" and self._retain_crd(ref, live, outcome):
+                return
             if self.kube.delete(ref):
                 self._applied.pop(ref, None)
                 outcome.pruned.append(ref)
         except KubeError as exc:
             outcome.errors.append((ref, str(exc)))
+
+    def _retain_crd(self, ref: ObjectRef, crd: dict, outcome: ApplyOutcome) -> bool:
+        """Deleting a CRD deletes every object of its kind: users' policies, IP pools, ENIConfigs. So a CRD that
+        holds objects (or whose objects the operator may not count) is kept and released instead: its managed-by,
+        provider and version labels are removed, so no later prune or delete takes it, and the caller reports it."""
+        try:
+            count: int | None = self.kube.count_instances(crd)
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            count = None  # cannot tell: keeping it is the only safe answer
+        if count == 0:
+            return False
+        self.kube.merge_patch(ref, {"metadata": {
+            "labels": {label: None for label in RELEASED_LABELS},
+            "annotations": {HASH_ANNOTATION: None, RETAINED_ANNOTATION: rfc3339(utcnow())},
+        }})
+        self._applied.pop(ref, None)
+        outcome.retained.append((ref, count))
+        return True
 
     def delete_all(self, refs: list[ObjectRef]) -> ApplyOutcome:
         """Remove an installation (deletionPolicy Delete): workloads first, CRDs last."""

@@ -12,6 +12,7 @@ import logging
 from ..apply import ApplyOutcome
 from ..events import NORMAL, WARNING, EventRecorder
 from ..metrics import METRICS
+from ..objects import ObjectRef
 
 
 class Announcer:
@@ -42,6 +43,7 @@ class Announcer:
         if outcome.pruned:
             self.say(cr, NORMAL, "Pruned", "removed objects the new render no longer has: "
                      + ", ".join(r.describe() for r in outcome.pruned))
+        self.retained(cr, outcome.retained)
         for ref, _ in outcome.deferred:
             self.say(cr, WARNING, "ConflictingWriter",
                      f"{ref.describe()} keeps being changed by another writer; cni-operator reverts it "
@@ -54,6 +56,14 @@ class Announcer:
                 METRICS.inc("cni_operator_objects_applied_total", len(refs), action=action, **self.labels)
         if outcome.reverted:
             METRICS.inc("cni_operator_objects_applied_total", len(outcome.reverted), action="reverted", **self.labels)
+
+    def retained(self, cr: dict, retained: list[tuple[ObjectRef, int | None]]) -> None:
+        """One Warning per CRD a prune or a delete kept because objects of its kind exist."""
+        for ref, count in retained:
+            held = f"{count} objects of its kind exist" if count is not None else "cni-operator may not count its objects"
+            self.say(cr, WARNING, "CRDRetained",
+                     f"kept {ref.describe()} instead of deleting it: {held}, and deleting a CRD deletes them all. "
+                     f"It is no longer managed by cni-operator; delete it yourself once they are migrated or unneeded.")
 
     def phase_change(self, cr: dict, previous: str | None, status: dict) -> None:
         """Events mark phase transitions only; imported clusters get a log line and no Event."""

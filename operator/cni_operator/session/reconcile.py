@@ -174,7 +174,8 @@ class Reconciler:
                                       objects=len(new_inventory)),
             apply_error=f"{error[0].describe()}: {error[1]}" if error else None, unreverted=unreverted)
         record = PassRecord(provider=spec.provider.value, version=spec.cni.version, inventory=new_inventory,
-                            digest=digest, wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted)
+                            digest=digest, wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted,
+                            retained=outcome.retained)
         await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
         delays = [picture.recheck_after] if picture.recheck_after else []
         if outcome.errors:
@@ -226,8 +227,15 @@ class Reconciler:
             return None
         policy = (cr.get("spec") or {}).get("deletionPolicy", "Orphan")
         inventory = inventory_of(cr.get("status"))
-        if policy == "Delete" and inventory:
+        if policy == "Delete" and inventory and (cr.get("spec") or {}).get("paused"):
+            # paused stops every write, deletion included: the CNI stays as it is, as with Orphan.
+            self.announcer.say(cr, WARNING, "DeletionPaused",
+                               f"the ClusterNetwork is paused, so its deletion removed nothing: the "
+                               f"{len(inventory)} CNI objects stay, no longer managed. To remove the CNI, unpause "
+                               f"before deleting.")
+        elif policy == "Delete" and inventory:
             outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
+            self.announcer.retained(cr, outcome.retained)
             uid, attempts = self._deletion_attempts
             attempts = attempts + 1 if uid == cr["metadata"].get("uid") else 1  # counted per ClusterNetwork
             self._deletion_attempts = (cr["metadata"].get("uid"), attempts)
@@ -242,7 +250,9 @@ class Reconciler:
                                    f"gave up deleting after {DELETE_ATTEMPTS} attempts; left behind: "
                                    + ", ".join(r.describe() for r, _ in outcome.errors))
             else:
-                self.announcer.say(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects")
+                kept = (f"; kept {len(outcome.retained)} CRDs that still hold objects (see the CRDRetained Events)"
+                        if outcome.retained else "")
+                self.announcer.say(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects{kept}")
         remaining = [f for f in finalizers if f != FINALIZER]
         try:
             await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr),

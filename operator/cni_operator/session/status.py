@@ -42,6 +42,7 @@ class PassRecord:
     wrote: bool = False  # the apply step changed something (moves lastAppliedTime)
     ignored: list[ObjectRef] | None = None  # None: not looked at this pass (the old list stays)
     unreverted: list[str] = field(default_factory=list)  # "<object>: <why it is left as it is>"
+    retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)  # CRDs kept for their objects
 
 
 def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
@@ -66,6 +67,14 @@ def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
         status["ignored"] = sorted(ref.describe() for ref in record.ignored)
     elif old.get("ignored"):
         status["ignored"] = old["ignored"]
+    retained = {entry["name"]: entry for entry in old.get("retained") or []}
+    for ref, count in record.retained:
+        entry = {"name": ref.name, "since": rfc3339(utcnow())}
+        if count is not None:  # unknown is left out: a null in a list entry is not valid status
+            entry["objects"] = count
+        retained[ref.name] = entry
+    if retained:
+        status["retained"] = sorted(retained.values(), key=lambda entry: entry["name"])
     if record.provider is not None:
         status["drift"] = {"unreverted": len(record.unreverted),
                            "objects": record.unreverted[:MAX_UNREVERTED_NAMES]}
