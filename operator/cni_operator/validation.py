@@ -55,10 +55,16 @@ class Validated:
         return self.parsed.provider if self.parsed is not None else None
 
 
-def check(raw_spec: Any) -> Validated:
-    """Parse, validate and resolve a ClusterNetwork spec (as it comes from the API, camelCase)."""
+def check(raw_spec: Any, installed: tuple[str, str] | None = None) -> Validated:
+    """Parse, validate and resolve a ClusterNetwork spec (as it comes from the API, camelCase).
+
+    `installed`: (provider, version) running now, from the status. A spec that leaves `cni.version` unset keeps that
+    version instead of the catalog default, so an operator with another default never moves a running CNI."""
     if not isinstance(raw_spec, dict):
         return Validated([Problem("spec", "must be an object with at least clusterType (mks, eks or imported)")])
+    pinned = _pinned_version(raw_spec, installed)
+    if pinned is not None:
+        raw_spec = {**raw_spec, "cni": {**(raw_spec.get("cni") or {}), "version": pinned}}
     parsed = None
     try:
         parsed = api.ClusterNetworkSpec.model_validate_json(
@@ -70,10 +76,24 @@ def check(raw_spec: Any) -> Validated:
     # The data checks read the raw values, so they are reported together with any schema problem elsewhere;
     # a field that already has a problem is not checked again.
     seen = {p.field for p in problems}
-    problems += [p for p in _data_problems(raw_spec) if p.field not in seen]
+    problems += [p for p in _data_problems(raw_spec, pinned=pinned is not None) if p.field not in seen]
     if problems or parsed is None:
         return Validated(problems, parsed)
     return Validated([], parsed, resolve(parsed))
+
+
+def _pinned_version(raw: dict, installed: tuple[str, str] | None) -> str | None:
+    """The installed version, when the spec leaves cni.version unset and asks for the provider that is installed."""
+    cni = raw.get("cni") if isinstance(raw.get("cni"), dict) else {}
+    if installed is None or cni.get("version") is not None:
+        return None
+    try:
+        provider = api.PROVIDER_FOR_CLUSTER_TYPE[api.ClusterType(raw.get("clusterType"))]
+    except (ValueError, TypeError):
+        return None
+    if provider is None or cni.get("provider", provider.value) != installed[0]:
+        return None  # nothing to install, or another provider (refused later): the installed version says nothing
+    return installed[1]
 
 
 def validate(raw_spec: Any) -> list[Problem]:
@@ -230,7 +250,7 @@ def _catalog_versions() -> str:
     return "; ".join(f"{p.value} {_one_of(catalog.versions(p))}" for p in api.Provider if catalog.versions(p))
 
 
-def _data_problems(raw: dict) -> list[Problem]:
+def _data_problems(raw: dict, pinned: bool = False) -> list[Problem]:
     """Catalog version and AWS region: the checks that need data the schema does not have."""
     try:
         provider = api.PROVIDER_FOR_CLUSTER_TYPE[api.ClusterType(raw.get("clusterType"))]
@@ -240,7 +260,7 @@ def _data_problems(raw: dict) -> list[Problem]:
         return []
     cni = raw.get("cni") if isinstance(raw.get("cni"), dict) else {}
     version = cni.get("version") if isinstance(cni.get("version"), str) else None
-    problems = _catalog_problems(provider, version)
+    problems = _catalog_problems(provider, version, pinned)
     if provider is api.Provider.AWS_VPC_CNI and not raw.get("registry"):  # a mirror serves any region
         aws = raw.get("awsVpcCni") if isinstance(raw.get("awsVpcCni"), dict) else {}
         region = aws.get("region", api.AwsVpcCniOptions().region)
@@ -249,9 +269,17 @@ def _data_problems(raw: dict) -> list[Problem]:
     return problems
 
 
-def _catalog_problems(provider: api.Provider, version: str | None) -> list[Problem]:
+def _catalog_problems(provider: api.Provider, version: str | None, pinned: bool = False) -> list[Problem]:
     catalog = load_catalog()
     known = catalog.versions(provider)
+    if pinned and version not in known:
+        return [
+            Problem(
+                "spec.cni.version",
+                f"unset, so the installed {provider.value} {version} stays, but this operator's catalog does not "
+                f"have it: set it to one of {_one_of(known)} to move the CNI there, or run an operator that has it",
+            )
+        ]
     if version is not None and version not in known:
         return [
             Problem(

@@ -98,3 +98,26 @@ def test_delete_policy_removes_the_installation_and_the_finalizer(cluster, start
         return True
 
     wait_for(gone, timeout=90, what="the ClusterNetwork and every managed object to go")
+
+
+def test_a_spec_without_version_keeps_the_installed_one(cluster, start_operator, wait_for):
+    """The catalog default (v3.32.1) differs from what runs (v3.31.4): leaving cni.version unset never moves it, as
+    with an operator upgrade that ships another default."""
+    start_operator()
+    install(cluster, {"clusterType": "mks", "cni": {"version": OLD}})
+    assert apply_clusternetwork(cluster, {"clusterType": "mks", "mtu": 1450}).returncode == 0  # version dropped
+
+    def settled() -> dict:
+        cnet = get_clusternetwork(cluster)
+        assert "version" not in (cnet["spec"].get("cni") or {}), cnet["spec"]
+        assert cnet["status"]["observedGeneration"] == cnet["metadata"]["generation"], "not seen yet"
+        assert cnet["status"].get("phase") == "Ready", cnet["status"].get("phase")
+        return cnet
+
+    cnet = wait_for(settled, timeout=60, what="the spec without a version applied")
+    assert cnet["status"]["version"] == OLD
+    ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+    images = {c["name"]: c["image"] for c in ds["spec"]["template"]["spec"]["containers"]}
+    assert images["calico-node"].endswith(f":{OLD}"), images
+    cm = json.loads(cluster.kubectl("get", "cm", "canal-config", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+    assert cm["data"]["veth_mtu"] == "1450", "the spec change itself was applied"

@@ -440,6 +440,42 @@ def test_deletion_of_a_paused_clusternetwork_removes_nothing(cluster):
     assert cluster.cnet is None  # the finalizer is released all the same
 
 
+def test_an_unpinned_version_stays_when_the_catalog_default_moves(cluster, monkeypatch):
+    from cni_operator.catalog import load_catalog
+
+    installed(cluster, {"clusterType": "mks"})  # no cni.version: the catalog default is installed
+    first = cluster.status["version"]
+    other = next(v for v in load_catalog().versions(api.Provider.CANAL) if v != first)
+    monkeypatch.setitem(load_catalog().defaults, api.Provider.CANAL, other)  # an operator with another default
+
+    cluster.edit_spec({"mtu": 1450})  # any pass: a spec change, a restart, a resync
+    p = cluster.step()
+    assert cluster.status["version"] == first
+    ds = next(o for r, o in cluster.kube.objects.items() if r.kind == "DaemonSet")
+    node = next(c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "calico-node")
+    assert node["image"].endswith(f":{first}"), node["image"]
+    assert p.verbs("delete") == [], "a moved version would prune"
+
+    cluster.edit_spec({"cni": {"version": other}})  # the user moves it
+    cluster.step()
+    assert cluster.status["version"] == other
+
+
+def test_an_unpinned_version_missing_from_the_catalog_is_reported_not_moved(cluster, monkeypatch):
+    from cni_operator.catalog import load_catalog
+
+    installed(cluster, {"clusterType": "mks"})
+    status = cluster.status
+    cluster.kube.objects[CNET]["status"] = {**status, "version": "v3.30.0"}  # installed by an older operator
+    cluster.edit_spec({"mtu": 1450})
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY
+    degraded = next(c for c in cluster.status["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "InvalidConfiguration"
+    assert "installed canal v3.30.0 stays" in degraded["message"], degraded["message"]
+    assert load_catalog().versions(api.Provider.CANAL)[0] in degraded["message"]
+
+
 def test_apply_failure_keeps_in_the_inventory_what_may_exist(cluster):
     old_spec, new_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, \
         {"clusterType": "mks", "cni": {"version": "v3.32.1"}}

@@ -126,7 +126,8 @@ class CNIRef(_Model):
     )
     version: str | None = Field(
         None,
-        description="CNI version from the catalog (`cni-operator versions`). Defaults to the newest catalog version.",
+        description="CNI version from the catalog (`cni-operator versions`). Unset: the version installed first "
+        "(the catalog default then) stays until you set one.",
         pattern=r"^v\d+\.\d+\.\d+$",
         max_length=32,
     )

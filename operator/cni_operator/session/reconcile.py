@@ -35,7 +35,15 @@ from ..render import Rendered, render
 from ..validation import Validated, check, summary
 from .announce import Announcer
 from .projections import Projections
-from .status import PassRecord, StatusWriter, build, clusternetwork_ref, digest_of, inventory_of
+from .status import (
+    PassRecord,
+    StatusWriter,
+    build,
+    clusternetwork_ref,
+    digest_of,
+    installed_version,
+    inventory_of,
+)
 
 APPLY_RETRY_SECONDS = 10.0
 DELETE_ATTEMPTS = 5
@@ -85,7 +93,7 @@ class Reconciler:
         if cr["metadata"].get("deletionTimestamp"):
             return await self._finalize(cr)
         generation = cr["metadata"].get("generation")
-        checked = check(cr.get("spec") or {})
+        checked = check(cr.get("spec") or {}, installed=installed_version(cr.get("status")))
         if not checked.ok:
             return await self._refuse_invalid(cr, checked)
         spec = checked.spec

@@ -31,6 +31,15 @@ def inventory_of(status: dict | None) -> list[ObjectRef]:
     return [ObjectRef.from_status(i) for i in items]
 
 
+def installed_version(status: dict | None) -> tuple[str, str] | None:
+    """(provider, version) of the CNI the operator installed, once it applied something: what a spec without
+    cni.version keeps (validation.check)."""
+    status = status or {}
+    if inventory_of(status) and status.get("provider") and status.get("version"):
+        return status["provider"], status["version"]
+    return None
+
+
 @dataclass
 class PassRecord:
     """What one pass did, for the status: set by the reconciler, read by build()."""
