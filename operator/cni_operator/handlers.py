@@ -58,7 +58,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
     memo.session = ClusterSession(
         Kube(load_api_client()), name="in-cluster", singleton=api.SINGLETON_NAME,
         min_interval=float(os.environ.get("CNI_OPERATOR_MIN_INTERVAL", "1.0")),
-        peering=memo.get("peering"), logger=logging.getLogger("cni_operator"), complete_kinds=COMPLETE_KINDS)
+        peering=memo.get("peering"), logger=logging.getLogger("cni_operator"), complete_kinds=COMPLETE_KINDS,
+        spec_quiet=float(os.environ.get("CNI_OPERATOR_SPEC_QUIET_SECONDS", "2.0")))
     await memo.session.start()
     port = int(os.environ.get("CNI_OPERATOR_METRICS_PORT", "0") or 0)
     memo.metrics = await start_server(port) if port else None

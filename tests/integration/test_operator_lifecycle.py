@@ -4,13 +4,14 @@ leaves a ClusterNetwork stuck."""
 from __future__ import annotations
 
 import json
+import time
 
 from cni_operator.api import parse_spec
 from cni_operator.render import render
 
 from tests.harness.clusternetwork import apply_clusternetwork, get_clusternetwork, install
 from tests.harness.managed import CNI_NAMESPACE, managed_objects, rendered_names
-from tests.harness.operator import audit_writes_since
+from tests.harness.operator import audit_writes_since, operator_writes
 
 OLD, NEW = "v3.31.4", "v3.32.1"
 
@@ -121,3 +122,37 @@ def test_a_spec_without_version_keeps_the_installed_one(cluster, start_operator,
     assert images["calico-node"].endswith(f":{OLD}"), images
     cm = json.loads(cluster.kubectl("get", "cm", "canal-config", "-n", CNI_NAMESPACE, "-o", "json").stdout)
     assert cm["data"]["veth_mtu"] == "1450", "the spec change itself was applied"
+
+
+EDITS = 100
+
+
+def test_a_burst_of_spec_edits_is_one_rollout_of_the_last(cluster, start_operator, audit_log, wait_for):
+    """100 edits that each change the pod template, 100 ms apart: the DaemonSet is written once, with the last."""
+    start_operator()
+    install(cluster, {"clusterType": "mks"})
+    mark = audit_log.mark()
+    severities = ["Warning", "Error", "Debug"]
+    start = time.monotonic()
+    for i in range(EDITS):
+        # Paced (the issue's 100 edits in 10 s): the load's shape, not a wait for anything.
+        time.sleep(max(0.0, start + i * 0.1 - time.monotonic()))
+        cluster.custom.patch_cluster_custom_object(
+            "cni-operator.io", "v1alpha1", "clusternetworks", "default",
+            {"spec": {"canal": {"logSeverity": severities[i % 3]}, "mtu": 1400 + i}})
+    last = severities[(EDITS - 1) % 3]
+
+    def applied() -> dict:
+        cnet = get_clusternetwork(cluster)
+        assert cnet["status"]["observedGeneration"] == cnet["metadata"]["generation"], "the last edit not seen yet"
+        applied = next(c for c in cnet["status"]["conditions"] if c["type"] == "Applied")
+        assert applied["status"] == "True", applied
+        return cnet
+
+    wait_for(applied, timeout=60, what="the last of the edits applied")
+    ds = json.loads(cluster.kubectl("get", "ds", "canal", "-n", CNI_NAMESPACE, "-o", "json").stdout)
+    env = {e["name"]: e.get("value") for c in ds["spec"]["template"]["spec"]["containers"] for e in c.get("env") or []}
+    assert env["FELIX_LOGSEVERITYSCREEN"] == last
+    ds_writes = [e for e in operator_writes(audit_log, mark)
+                 if (e.get("objectRef") or {}).get("resource") == "daemonsets"]
+    assert len(ds_writes) == 1, f"{len(ds_writes)} DaemonSet writes (rollouts) for one burst of {EDITS} edits"

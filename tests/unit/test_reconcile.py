@@ -476,6 +476,35 @@ def test_an_unpinned_version_missing_from_the_catalog_is_reported_not_moved(clus
     assert load_catalog().versions(api.Provider.CANAL)[0] in degraded["message"]
 
 
+def test_a_burst_of_spec_edits_is_one_rollout_of_the_last(cluster):
+    cluster.session.reconciler.spec_quiet = 30.0  # long enough that no pass of this test outlives it by accident
+    installed(cluster, {"clusterType": "mks"})
+    ds = next(r for r in cluster.kube.objects if r.kind == "DaemonSet")
+    for severity in ("Warning", "Error", "Debug"):  # each a new pod template
+        cluster.edit_spec({"canal": {"logSeverity": severity}})
+        p = cluster.step()
+        assert ds not in p.verbs("apply"), f"rolled the DaemonSet for {severity} while edits were still coming"
+        assert 0 < p.delay <= 30.0, "no pass asked for once the spec is quiet"
+
+    config_only = cluster.step()  # the same generation, still young: nothing rolls, the wait shrinks
+    assert ds not in config_only.verbs("apply") and config_only.delay <= p.delay
+
+    cluster.session.reconciler._spec_seen = (cluster.session.reconciler._spec_seen[0], time.monotonic() - 31)
+    p = cluster.step()  # quiet long enough: the last edit is applied, once
+    assert p.verbs("apply").count(ds) == 1
+    env = {e["name"]: e.get("value") for c in cluster.kube.objects[ds]["spec"]["template"]["spec"]["containers"]
+           for e in c.get("env") or []}
+    assert env.get("FELIX_LOGSEVERITYSCREEN") == "Debug", env.get("FELIX_LOGSEVERITYSCREEN")
+
+
+def test_a_config_only_change_is_not_held_back(cluster):
+    cluster.session.reconciler.spec_quiet = 30.0
+    installed(cluster, {"clusterType": "mks"})
+    cluster.edit_spec({"mtu": 1450})  # the ConfigMap only: no pod restarts, nothing to gather
+    p = cluster.step()
+    assert [r.kind for r in p.verbs("apply")] == ["ConfigMap"]
+
+
 def test_apply_failure_keeps_in_the_inventory_what_may_exist(cluster):
     old_spec, new_spec = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, \
         {"clusterType": "mks", "cni": {"version": "v3.32.1"}}

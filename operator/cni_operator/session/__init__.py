@@ -41,11 +41,12 @@ class ClusterSession:
     def __init__(self, kube: Kube, *, name: str = "in-cluster", singleton: str | None = None,
                  min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
                  metric_labels: dict | None = None, logger: logging.Logger | None = None,
-                 complete_kinds: frozenset[str] = frozenset()):
+                 complete_kinds: frozenset[str] = frozenset(), spec_quiet: float = 0.0):
         """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
         `peering`: check kopf's peering object before every pass (replicas), None when standalone.
         `complete_kinds`: kinds whose managed objects the feeder lists completely before the first pass, so the
-        projections answer for them and a pass reads nothing from the API server."""
+        projections answer for them and a pass reads nothing from the API server.
+        `spec_quiet`: how long a spec must stay unchanged before a change that restarts the CNI's pods is applied."""
         self.name = name
         self.kube = kube
         self.singleton = singleton
@@ -58,7 +59,7 @@ class ClusterSession:
                                complete=lambda ref: ref.kind in complete_kinds)
         self.reconciler = Reconciler(
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
-            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels)
+            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels, spec_quiet=spec_quiet)
         self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
                                    min_interval=min_interval, logger=self.logger)
         self._transient_failures = 0

@@ -51,7 +51,12 @@ DELETE_ATTEMPTS = 5
 
 class Reconciler:
     def __init__(self, kube: Kube, projections: Projections, applier: Applier, announcer: Announcer,
-                 writer: StatusWriter, logger: logging.Logger, metric_labels: dict | None = None):
+                 writer: StatusWriter, logger: logging.Logger, metric_labels: dict | None = None,
+                 spec_quiet: float = 0.0):
+        """`spec_quiet`: seconds a new spec must stay unchanged before a change that restarts the CNI's pods is
+        applied, so a burst of edits is one rollout (0: at once)."""
+        self.spec_quiet = spec_quiet
+        self._spec_seen: tuple[tuple, float] = ((), 0.0)  # (uid, generation) and when a pass first saw it
         self.kube = kube
         self.projections = projections
         self.applier = applier
@@ -112,6 +117,9 @@ class Reconciler:
                                                    **self._health_inputs(provider)))
             return None
 
+        wait = self._settling(cr, rendered, inventory)
+        if wait is not None:
+            return wait
         await self._ensure_finalizer(cr, spec)
         started = time.monotonic()
         outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune,
@@ -120,6 +128,22 @@ class Reconciler:
         self.announcer.apply_outcome(cr, f"{provider.value} {spec.cni.version}", outcome,
                                      first_install=not inventory)
         return await self._report_applied(cr, spec, rendered, inventory, outcome)
+
+    def _settling(self, cr: dict, rendered: Rendered, inventory: list[ObjectRef]) -> float | None:
+        """Seconds to wait before applying a spec younger than spec_quiet whose render would restart the CNI's pods
+        (a workload's pod template differs); None to apply now. Installs, config-only changes and drift repair of
+        an older spec go at once. Read from the cache: no request."""
+        key = (cr["metadata"].get("uid"), cr["metadata"].get("generation"))
+        now = time.monotonic()
+        if key != self._spec_seen[0]:
+            self._spec_seen = (key, now)
+        wait = self._spec_seen[1] + self.spec_quiet - now
+        if wait <= 0 or not inventory:
+            return None
+        workloads = [o for o in rendered.apply if o.get("kind") in ("DaemonSet", "Deployment")]
+        if not any(where.startswith(".spec.template") for _, where in self.applier.differences(workloads)):
+            return None
+        return wait
 
     async def _refuse_invalid(self, cr: dict, checked: Validated) -> None:
         provider = checked.provider
