@@ -427,11 +427,13 @@ def test_just_applied_daemonset_without_status():
     assert cond(picture, "Degraded") == ("False", "AsExpected")  # the rollout has not settled yet
 
 
-def test_upgrade_rolling_out_keeps_ready():
-    nodes, pods = cluster()
+def test_upgrade_rolling_out_is_not_ready_until_every_node_runs_the_new_template():
+    nodes, pods = cluster()  # every old pod Ready
     picture = assess(daemonset(updated=1, generation=3, observed=3), nodes, pods, NOW, generation=4,
                      applied=ApplyState(generation=4))
-    assert picture.phase == "Ready"
+    assert picture.phase == "Installing"
+    assert cond(picture, "Ready") == ("False", "RollingOut")
+    assert cond(picture, "Degraded") == ("False", "AsExpected")
     assert cond(picture, "Progressing") == ("True", "RollingOut")
     assert picture.condition("Progressing")["message"] == "canal: 1 of 3 pods updated"
 

@@ -485,6 +485,9 @@ def test_a_burst_of_spec_edits_is_one_rollout_of_the_last(cluster):
         p = cluster.step()
         assert ds not in p.verbs("apply"), f"rolled the DaemonSet for {severity} while edits were still coming"
         assert 0 < p.delay <= 30.0, "no pass asked for once the spec is quiet"
+        ready = next(c for c in cluster.status["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["observedGeneration"]) == ("False", cluster.cnet["metadata"]["generation"])
+        assert cluster.status["version"] == "v3.32.1" and cluster.status["phase"] == "Installing"
 
     config_only = cluster.step()  # the same generation, still young: nothing rolls, the wait shrinks
     assert ds not in config_only.verbs("apply") and config_only.delay <= p.delay

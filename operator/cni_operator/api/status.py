@@ -45,6 +45,9 @@ class AppliedStatus(_Model):
     """What the operator last applied."""
 
     objects: int = Field(0, description="Number of objects applied.")
+    generation: int | None = Field(
+        None, ge=0, description="metadata.generation of the spec last applied successfully."
+    )
     hash: str = Field(
         "", description="Hash of the rendered objects; changes when the desired manifests change."
     )

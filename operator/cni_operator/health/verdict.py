@@ -38,6 +38,10 @@ def ready(e: Evidence) -> Verdict:
         return FALSE, Reason.WORKLOAD_MISSING, f"the {e.dep_name} Deployment is missing"
     if dep is not None and not dep.available:
         return FALSE, Reason.CONTROLLERS_NOT_READY, f"{e.dep_name}: {dep.ready} of {dep.desired} replicas ready"
+    if e.rolling and not e.paused:
+        # Old pods may all be Ready, but this generation is not there until every node runs its template: a
+        # `kubectl wait --for=condition=Ready` after a change must wait for the rollout, not return at once.
+        return FALSE, Reason.ROLLING_OUT, "; ".join(e.rolling)
     total = e.coverage.total
     return TRUE, Reason.ALL_NODES_READY, f"{total}/{total} nodes have a ready {e.cni} pod"
 

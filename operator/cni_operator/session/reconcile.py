@@ -38,6 +38,7 @@ from .projections import Projections
 from .status import (
     PassRecord,
     StatusWriter,
+    applied_generation,
     build,
     clusternetwork_ref,
     digest_of,
@@ -119,6 +120,7 @@ class Reconciler:
 
         wait = self._settling(cr, rendered, inventory)
         if wait is not None:
+            await self._report_settling(cr, spec, inventory)
             return wait
         await self._ensure_finalizer(cr, spec)
         started = time.monotonic()
@@ -187,6 +189,18 @@ class Reconciler:
         await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
         return picture.recheck_after
 
+    async def _report_settling(self, cr: dict, spec: api.ClusterNetworkSpec, inventory: list[ObjectRef]) -> None:
+        """The new generation is not applied yet (Ready False, Progressing Applying), so nobody takes the old
+        version's Ready for the new one; provider and version stay those that run."""
+        old = cr.get("status") or {}
+        picture = health.assess(
+            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider), now=utcnow(),
+            generation=cr["metadata"].get("generation"),
+            applied=health.ApplyState(generation=applied_generation(old), hash=(old.get("applied") or {}).get("hash",
+                                      ""), objects=len(inventory)))
+        running = installed_version(old) or (spec.provider.value, spec.cni.version)
+        await self._publish(cr, self._gauged(build(old, picture.status, PassRecord(*running))))
+
     async def _report_applied(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered,
                               inventory: list[ObjectRef], outcome: ApplyOutcome) -> float | None:
         generation = cr["metadata"].get("generation")
@@ -206,7 +220,8 @@ class Reconciler:
                                       objects=len(new_inventory)),
             apply_error=f"{error[0].describe()}: {error[1]}" if error else None, unreverted=unreverted)
         record = PassRecord(provider=spec.provider.value, version=spec.cni.version, inventory=new_inventory,
-                            digest=digest, wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted,
+                            digest=digest, generation=generation if error is None else applied_generation(
+                                cr.get("status")), wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted,
                             retained=outcome.retained)
         await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
         delays = [picture.recheck_after] if picture.recheck_after else []

@@ -40,6 +40,17 @@ def installed_version(status: dict | None) -> tuple[str, str] | None:
     return None
 
 
+def applied_generation(status: dict | None) -> int | None:
+    """The spec generation last applied successfully (status.applied.generation, else the Applied condition)."""
+    recorded = ((status or {}).get("applied") or {}).get("generation")
+    if recorded is not None:
+        return recorded
+    for condition in (status or {}).get("conditions") or []:
+        if condition.get("type") == "Applied" and condition.get("status") == "True":
+            return condition.get("observedGeneration")
+    return None
+
+
 @dataclass
 class PassRecord:
     """What one pass did, for the status: set by the reconciler, read by build()."""
@@ -48,6 +59,7 @@ class PassRecord:
     version: str | None = None
     inventory: list[ObjectRef] | None = None  # None: nothing rendered this pass (the old record stays)
     digest: str = ""
+    generation: int | None = None  # the spec generation this inventory was applied for (None: not all applied)
     wrote: bool = False  # the apply step changed something (moves lastAppliedTime)
     ignored: list[ObjectRef] | None = None  # None: not looked at this pass (the old list stays)
     unreverted: list[str] = field(default_factory=list)  # "<object>: <why it is left as it is>"
@@ -66,6 +78,7 @@ def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
         keep_time = not record.wrote and applied.get("lastAppliedTime")
         applied = {
             "objects": len(record.inventory),
+            **({"generation": record.generation} if record.generation is not None else {}),
             "hash": record.digest,
             "lastAppliedTime": applied["lastAppliedTime"] if keep_time else rfc3339(utcnow()),
             "inventory": [ref.as_status() for ref in record.inventory],
