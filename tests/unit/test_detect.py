@@ -122,6 +122,13 @@ def test_foreign_cnis_before_an_mks_install():
     assert [d.provider for d in foreign_cnis([CANAL, FLANNEL], "canal")] == ["flannel"]
 
 
+def test_a_cni_an_earlier_clusternetwork_left_is_foreign_despite_our_label():
+    left_canal = workload("canal", "quay.io/calico/node:v3.32.1", ours=True)  # deleted mks ClusterNetwork, Orphan
+    assert [d.workload for d in foreign_cnis([left_canal], "aws-vpc-cni", inventory=())] == ["kube-system/canal"]
+    assert foreign_cnis([left_canal], "canal", inventory=()) == []  # the same provider: adopted, as before
+    assert foreign_cnis([left_canal], "aws-vpc-cni", inventory=["kube-system/canal"]) == []  # ours now
+
+
 def test_foreign_cnis_on_eks_and_imported():
     assert foreign_cnis([AWS], "aws-vpc-cni") == []  # EKS ships aws-node; the operator adopts it
     assert [d.provider for d in foreign_cnis([AWS, CILIUM], "aws-vpc-cni")] == ["cilium"]

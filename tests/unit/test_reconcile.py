@@ -295,6 +295,17 @@ def test_first_install_is_refused(cluster, extra, reason):
     assert FINALIZER not in (cluster.cnet["metadata"].get("finalizers") or [])
 
 
+def test_a_cni_left_by_an_earlier_clusternetwork_blocks_another_provider(cluster):
+    installed(cluster, {"clusterType": "mks"})  # deletionPolicy Orphan: canal stays, with our label
+    cluster.kube.remove(CNET)
+    cluster.step()
+    cluster.create({"clusterType": "eks"})
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY, "installed aws-node next to the canal left behind"
+    assert cond(cluster.status, "Degraded") == ("True", "ForeignCNIDetected")
+    assert "kube-system/canal" in next(c for c in cluster.status["conditions"] if c["type"] == "Degraded")["message"]
+
+
 @pytest.mark.parametrize("spec, nodes", [
     ({"clusterType": "mks"}, [node("n1"), node("n2")]),
     ({"clusterType": "eks"}, [node("ip-10-0-0-1", labels={"eks.amazonaws.com/nodegroup": "ng-1"},

@@ -55,14 +55,21 @@ def detect_cnis(workloads: Iterable[dict]) -> list[DetectedCNI]:
     return sorted(found, key=lambda d: d.workload)
 
 
-def foreign_cnis(workloads: Iterable[dict], provider: str | None) -> list[DetectedCNI]:
+def foreign_cnis(workloads: Iterable[dict], provider: str | None,
+                 inventory: Iterable[str] | None = None) -> list[DetectedCNI]:
     """Detected CNIs the operator must not install next to: not ours, and not the provider it installs.
 
     A same-provider DaemonSet that is not ours (EKS ships aws-node; a hand-installed canal) is not foreign: apply
     adopts it through server-side apply. With provider None (imported) every CNI not ours is listed.
+    `inventory` ("namespace/name" of the workloads the current ClusterNetwork applied): when given, ours means
+    managed *and* in it, so a DaemonSet an earlier ClusterNetwork left behind (deleted with Orphan) is foreign even
+    though it carries our label.
     """
     workloads = list(workloads)
+    current = None if inventory is None else set(inventory)
     ours = {f"{_meta(w).get('namespace') or ''}/{_meta(w).get('name')}" for w in workloads if is_managed(w)}
+    if current is not None:
+        ours &= current
     return [d for d in detect_cnis(workloads) if d.workload not in ours and d.provider != provider]
 
 

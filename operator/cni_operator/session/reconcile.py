@@ -160,7 +160,7 @@ class Reconciler:
         if inventory:
             return None  # installed already: these checks guard the first install only
         workloads = self.projections.workload_list()
-        foreign = detect.foreign_cnis(workloads, provider.value)
+        foreign = detect.foreign_cnis(workloads, provider.value, inventory=())
         if foreign:
             names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)
             message = (f"another CNI is already running: {names}. cni-operator will not install a second CNI; "
@@ -173,10 +173,11 @@ class Reconciler:
 
     # ---- status
 
-    def _foreign(self, provider: Provider) -> list[str]:
+    def _foreign(self, provider: Provider, inventory: list[ObjectRef] | None = None) -> list[str]:
         """Installed, a second CNI appearing later is reported (never removed: it is not ours)."""
+        ours = None if inventory is None else [f"{r.namespace}/{r.name}" for r in inventory]
         return [f"{d.provider} ({d.workload})"
-                for d in detect.foreign_cnis(self.projections.workload_list(), provider.value)]
+                for d in detect.foreign_cnis(self.projections.workload_list(), provider.value, ours)]
 
     async def _report_paused(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered) -> float | None:
         generation = cr["metadata"].get("generation")
@@ -194,7 +195,7 @@ class Reconciler:
         version's Ready for the new one; provider and version stay those that run."""
         old = cr.get("status") or {}
         picture = health.assess(
-            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider), now=utcnow(),
+            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider, inventory), now=utcnow(),
             generation=cr["metadata"].get("generation"),
             applied=health.ApplyState(generation=applied_generation(old), hash=(old.get("applied") or {}).get("hash",
                                       ""), objects=len(inventory)))
@@ -214,7 +215,7 @@ class Reconciler:
                       for ref, field in outcome.ignored_drift]
         unreverted += [f"{ref.describe()}: backing off from a conflicting writer" for ref, _ in outcome.deferred]
         picture = health.assess(
-            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider), now=utcnow(),
+            **self._health_inputs(spec.provider), foreign=self._foreign(spec.provider, new_inventory), now=utcnow(),
             generation=generation,
             applied=health.ApplyState(generation=generation if error is None else None, hash=digest,
                                       objects=len(new_inventory)),
