@@ -3,7 +3,8 @@
 
     localcluster.py up [--nodes N] [--apiserver-port P]   start (or reuse) the cluster; returns when it is usable.
                                                           A running cluster gets at least N fake nodes: nodes beyond
-                                                          N (added with `nodes`) are kept, never removed
+                                                          N (added with `nodes`) are kept, never removed; its kwok is
+                                                          restarted if the stage files changed since it started
     localcluster.py down                                  stop exactly the processes `up` started, remove .cluster/
     localcluster.py status                                exit 0 if up and healthy, print what runs where
     localcluster.py env                                   (re)write .cluster/env (`up` does too) and print its path
@@ -12,7 +13,8 @@
     localcluster.py kubeconfig-for-sa NAMESPACE NAME OUT  mint a ServiceAccount kubeconfig (TokenRequest API)
 
 What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
-kube-scheduler and kwok. State lives in .cluster/ of the repository: kubeconfig (admin), audit.log, logs/<component>.log,
+kube-scheduler and kwok (kwok's fast stages plus ours, hack/kwok/stages-failure.yaml: pods whose images ask for it
+fail). State lives in .cluster/ of the repository: kubeconfig (admin), audit.log, logs/<component>.log,
 pids (also the demo's operator: hack/demo.sh records it there, `down` stops it first), pki/, and env (`source
 .cluster/env`: KUBECONFIG and the pinned kubectl and helm, the venv's cni-operator on PATH).
 Binaries come from hack/toolchain.py (the cache, or KUBE_APISERVER_BIN & co.).
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import shlex
@@ -57,6 +60,9 @@ CLUSTER_NAME = "cni-operator-local"
 
 # Order matters: start in this order, stop in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+# Our own kwok stages, loaded after kwok's fast ones (toolchain.kwok_stages()): pods that fail on purpose.
+KWOK_FAILURE_STAGES = REPO / "hack" / "kwok" / "stages-failure.yaml"
 
 START_TIMEOUT_S = float(os.environ.get("LOCALCLUSTER_START_TIMEOUT", "180"))
 STOP_GRACE_S = 15.0
@@ -549,6 +555,7 @@ class Launcher:
     def start(self) -> dict:
         t0 = time.monotonic()
         bins = {c: self.binary(c) for c in (*COMPONENTS, "kubectl")}
+        kwok_stage_files = kwok_configs()
         if self.apiserver_port and port_in_use(self.apiserver_port):
             raise ClusterError(
                 f"port {self.apiserver_port} on {HOST} is already in use, so kube-apiserver cannot listen there; "
@@ -578,6 +585,7 @@ class Launcher:
             "kubeconfig": str(P.kubeconfig),
             "audit_log": str(P.audit_log),
             "binaries": bins,
+            "kwok_config": configs_fingerprint(kwok_stage_files),
         }
         write_state(state)
 
@@ -647,22 +655,7 @@ class Launcher:
         self.spawn("kube-scheduler", [
             bins["kube-scheduler"], *common("kube-scheduler", self.ports["kube-scheduler"]),
         ])  # fmt: skip
-        # kwok gets its own HOME: it would also load ~/.kwok/kwok.yaml if the user has one.
-        kwok_home = P.root / "kwok-home"
-        kwok_home.mkdir(exist_ok=True)
-        stages = toolchain.kwok_stages()
-        if not stages.is_file():
-            raise ClusterError(
-                f"kwok stage config not found at {stages}; run `make tools`, or set KWOK_STAGES to a kwok Stage "
-                "config (kwok's kustomize/stage/node/fast + pod/fast)."
-            )
-        self.spawn("kwok", [
-            bins["kwok"], f"--kubeconfig={P.component_kubeconfig('kwok')}", f"--config={stages}",
-            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-            # kwok renews a Lease per node, as kubelets do, so the node lifecycle controller keeps them Ready.
-            "--node-lease-duration-seconds=40",
-            f"--cidr={POD_CIDR}",
-        ], env={"HOME": str(kwok_home)})  # fmt: skip
+        self.spawn("kwok", kwok_command(bins["kwok"], kwok_stage_files), env=kwok_env())
 
         for c in ("kube-controller-manager", "kube-scheduler"):
             url = f"https://{HOST}:{self.ports[c]}/healthz"
@@ -699,6 +692,80 @@ def wait_nodes_ready(api: Api, want: int, launcher: Launcher | None, timeout: fl
                 f"see {P.logs / 'kwok.log'}"
             )
         time.sleep(0.2)
+
+
+# ------------------------------------------------------------------------------------------------------------ kwok
+
+
+def kwok_configs() -> list[Path]:
+    """kwok's stage configs, in load order: kwok's own fast stages, then ours (hack/kwok/stages-failure.yaml)."""
+    configs = [toolchain.kwok_stages(), KWOK_FAILURE_STAGES]
+    if not configs[0].is_file():
+        raise ClusterError(
+            f"kwok stage config not found at {configs[0]}; run `make tools`, or set KWOK_STAGES to a kwok Stage "
+            "config (kwok's kustomize/stage/node/fast + pod/fast)."
+        )
+    if not configs[1].is_file():
+        raise ClusterError(f"kwok stage config not found at {configs[1]}; it is part of the repository.")
+    return configs
+
+
+def configs_fingerprint(configs: list[Path]) -> dict:
+    """Which stage files kwok runs with and what they said: `up` restarts kwok when this changes."""
+    digest = hashlib.sha256()
+    for path in configs:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"files": [str(c) for c in configs], "sha256": digest.hexdigest()}
+
+
+def kwok_command(binary: str, configs: list[Path]) -> list[str]:
+    return [
+        binary, f"--kubeconfig={P.component_kubeconfig('kwok')}",
+        # Repeated --config flags: kwok loads every file, all their Stages together.
+        *[f"--config={c}" for c in configs],
+        f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+        # kwok renews a Lease per node, as kubelets do, so the node lifecycle controller keeps them Ready.
+        "--node-lease-duration-seconds=40",
+        f"--cidr={POD_CIDR}",
+    ]  # fmt: skip
+
+
+def kwok_env() -> dict:
+    # kwok gets its own HOME: it would also load ~/.kwok/kwok.yaml if the user has one.
+    home = P.root / "kwok-home"
+    home.mkdir(parents=True, exist_ok=True)
+    return {"HOME": str(home)}
+
+
+def refresh_kwok_stages(state: dict) -> bool:
+    """Restart kwok if the stage files changed since it started (an edit, or a cluster started before they
+    existed), so `up` on a running cluster gives the stages of this checkout. True if kwok was restarted."""
+    configs = kwok_configs()
+    want = configs_fingerprint(configs)
+    if state.get("kwok_config") == want:
+        return False
+    log("kwok's stage config changed since the cluster started; restarting kwok with "
+        + ", ".join(str(c) for c in configs))  # fmt: skip
+    args = kwok_command(state.get("binaries", {}).get("kwok") or str(toolchain.resolve("kwok")), configs)
+    api = Api(state["server"])
+    restart_component("kwok", args=args, before_start=lambda: release_node_leases(api))
+    state["kwok_config"] = want
+    write_state(state)
+    return True
+
+
+def release_node_leases(api: Api) -> None:
+    """Clear the holder of every fake node's Lease, as a holder that stops gracefully would. A kwok process holds them
+    under an identity of its own (hostname_uuid), and a new one manages no node, so no pod, until the old holder's
+    leases expire (--node-lease-duration-seconds, 40 s). Call it only with kwok stopped."""
+    for node in fake_nodes(api):
+        name = node["metadata"]["name"]
+        status, body = api.request(
+            "PATCH", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
+            {"spec": {"holderIdentity": None}}, content_type="application/merge-patch+json",
+        )  # fmt: skip
+        if status >= 300 and status != 404:
+            raise ClusterError(f"releasing the Lease of {name} -> HTTP {status}: {body}")
 
 
 # ---------------------------------------------------------------------------------------------------- health check
@@ -765,6 +832,7 @@ def cmd_up(nodes: int, apiserver_port: int) -> int:
     healthy, why = health()
     if healthy:
         state = read_state() or {}
+        refresh_kwok_stages(state)
         api = Api(state["server"])
         # Missing nodes are added; nodes beyond the number asked for are somebody's (`nodes 5` during the demo, a
         # test's own) and stay: removing them is what `nodes N` is for.
@@ -878,13 +946,22 @@ def cmd_restart(component: str, kill: bool = False, down: float = 0.0) -> int:
     with exactly the command line it ran with (same ports, data and certificates); return once the cluster is
     healthy again. For fault tests: clients see the outage as they would in a real cluster."""
     _require_up()
+    restart_component(component, kill=kill, down=down)
+    return 0
+
+
+def restart_component(component: str, *, kill: bool = False, down: float = 0.0, args: list[str] | None = None,
+                      before_start=None) -> None:
+    """cmd_restart's work; ARGS replaces the command line the component ran with (kwok with new stage files), and
+    BEFORE_START runs while the component is down."""
     state = read_state() or {}
     entries = read_pids()
     entry = next((e for e in entries if e[0] == component), None)
     if entry is None:
         raise ClusterError(f"no {component} in {P.pids}; components: {', '.join(c for c, _, _ in entries)}")
     _, pid, _ = entry
-    args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
+    if args is None:
+        args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
     t0 = time.monotonic()
     if kill:
         os.kill(pid, signal.SIGKILL)
@@ -897,13 +974,14 @@ def cmd_restart(component: str, kill: bool = False, down: float = 0.0) -> int:
         raise ClusterError(f"{component} (pid {pid}) did not stop")
     time.sleep(max(0.0, down))  # the outage itself, not synchronisation
     P.pids.write_text("".join(f"{c} {p} {s}\n" for c, p, s in entries if (c, p, s) != entry))
+    if before_start is not None:
+        before_start()
     launcher = Launcher(state.get("nodes", 0))
-    launcher.spawn(component, args, env={"HOME": str(P.root / "kwok-home")} if component == "kwok" else None)
+    launcher.spawn(component, args, env=kwok_env() if component == "kwok" else None)
     launcher.wait(f"{component} to be ready", lambda: _component_ready(component, state), 90)
     launcher.wait("the cluster to be healthy", lambda: health()[0], 90)
     log(f"{component} restarted ({'SIGKILL' if kill else 'SIGTERM'}; healthy again {time.monotonic() - t0:.1f}s "
         f"after the stop), pid {launcher.procs[component].pid}")
-    return 0
 
 
 def mint_sa_kubeconfig(api: Api, namespace: str, name: str, out: Path, seconds: int = 86400,

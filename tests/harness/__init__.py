@@ -2,7 +2,8 @@
 it between runs and run the operator, so a fix to any of them reaches both.
 
     repo.py            where the repository is; hack/localcluster.py and hack/toolchain.py as modules
-    polling.py         wait_for (poll with a deadline, never sleep to synchronise), wait_quiet (an observation window)
+    polling.py         wait_for (poll with a deadline, never sleep to synchronise), holds_for (poll throughout a window:
+                       "this never happens"), wait_quiet (an observation window)
     cleanup.py         Cleanup (undo actions, newest first, 404s ignored), unique_name
     cluster.py         Cluster (admin kubeconfig, API clients, kubectl, fake nodes) and connect() to find or start it
     access.py          ServiceAccounts with given RBAC and a token kubeconfig (the identity the audit log shows)
