@@ -25,12 +25,6 @@ def clusternetwork_ref(cr: dict) -> ObjectRef:
     return ObjectRef(f"{api.GROUP}/{api.VERSION}", api.KIND, cr["metadata"]["name"])
 
 
-def inventory_of(status: dict | None) -> list[ObjectRef]:
-    """The objects earlier passes applied, from status.applied.inventory."""
-    items = ((status or {}).get("applied") or {}).get("inventory") or []
-    return [ObjectRef.from_status(i) for i in items]
-
-
 @dataclass
 class PassRecord:
     """What one pass did, for the status: set by the reconciler, read by build()."""
