@@ -193,6 +193,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # The cluster comes from KUBECONFIG (or ~/.kube/config), or the pod's service account in a cluster.
+    from .registry_policy import ENV, PolicyError, RegistryPolicy
+
+    if args.allowed_registries is not None:
+        os.environ[ENV] = args.allowed_registries  # the session reads the policy from there
+    try:
+        RegistryPolicy.from_env()  # a bad entry stops the start, rather than every pass
+    except PolicyError as exc:
+        raise UserError(f"{ENV if args.allowed_registries is None else '--allowed-registries'}: {exc}") from None
     try:
         from . import runner  # imports kopf and cni_operator.handlers itself
     except ImportError as exc:
@@ -231,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--health-port", type=int, default=None, help="liveness endpoint port; 0 turns it off")
     run.add_argument("--priority", type=int, default=None, help="peering priority (default random)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.add_argument("--allowed-registries", default=None, metavar="LIST",
+                     help="comma-separated registries the CNI's images may come from (host[:port][/path], or "
+                     "catalog); default: $CNI_OPERATOR_ALLOWED_REGISTRIES, else the catalog's registries")
     run.set_defaults(func=cmd_run)
 
     render = commands.add_parser("render", help="print the manifests a ClusterNetwork renders to, as YAML")

@@ -6,6 +6,9 @@ runtimes use); otherwise the reference has no registry (docker.io/library is imp
 
 from __future__ import annotations
 
+# Where an image without a registry comes from (the runtimes' default, Docker Hub).
+DOCKER_HUB = "docker.io"
+
 
 def _split_registry(image: str) -> tuple[str, str]:
     """('quay.io', 'calico/node:v3.32.1') for 'quay.io/calico/node:v3.32.1'; ('', image) without a registry."""
@@ -25,6 +28,28 @@ def with_registry(image: str, registry: str) -> str:
     if not registry:
         return image
     return f"{registry.rstrip('/')}/{_split_registry(image)[1]}"
+
+
+def locate(image: str) -> tuple[str, str]:
+    """(registry host[:port], repository path) an image is pulled from, as a container runtime resolves it:
+
+        quay.io/calico/node:v3.32.1         -> ('quay.io', 'calico/node')
+        mirror.local:5000/cni/node@sha256:. -> ('mirror.local:5000', 'cni/node')
+        flannel/flannel:v0.24.4             -> ('docker.io', 'flannel/flannel')
+        busybox                             -> ('docker.io', 'library/busybox')
+
+    The host is lower-cased (host names are case-insensitive); tag and digest are dropped.
+    """
+    registry, rest = _split_registry((image or "").strip())
+    repository = rest.partition("@")[0]
+    last_slash = repository.rfind("/")
+    colon = repository.rfind(":")
+    if colon > last_slash:  # a tag, not a port (the registry and its port are split off already)
+        repository = repository[:colon]
+    registry = (registry or DOCKER_HUB).lower()
+    if registry == DOCKER_HUB and "/" not in repository:  # Docker Hub's official images live under library/
+        repository = f"library/{repository}"
+    return registry, repository
 
 
 def image_tag(image: str) -> str:

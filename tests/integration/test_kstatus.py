@@ -238,6 +238,9 @@ def _eks_nodes(cluster, cleanup) -> None:
     # Passes admission (a well-formed version) but is not in the catalog: only the operator can say no.
     pytest.param(None, {"clusterType": "mks", "cni": {"version": "v3.99.0"}}, "InvalidConfiguration",
                  {"clusterType": "mks"}, id="invalid-version"),
+    # An image registry the operator's policy does not allow (docs/security.md): only an admin or the spec can clear it.
+    pytest.param(None, {"clusterType": "mks", "registry": "attacker.example"}, "RegistryNotAllowed",
+                 {"clusterType": "mks"}, id="registry-not-allowed"),
     pytest.param(_foreign_cni, {"clusterType": "mks"}, "ForeignCNIDetected", None, id="foreign-cni"),
     pytest.param(_eks_nodes, {"clusterType": "mks"}, "ClusterTypeMismatch", None, id="cluster-type-mismatch"),
 ])

@@ -7,12 +7,14 @@ test then runs `reconciler.step` and checks what a user would: which objects wer
 
 Rows: no ClusterNetwork; invalid spec; imported; paused; first install refused (foreign CNI, wrong cluster type);
 first install; upgrade with prune; apply failure; finalizer add/remove; deletion (Orphan, Delete, deletes failing);
-retry delays (grace period, conflicting writer); idle.
+retry delays (grace period, conflicting writer); idle; images from a registry the operator may not pull from;
+inventory entries the catalog never renders; a pass that fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ import pytest
 from cni_operator import api
 from cni_operator.apply.diff import with_hash_annotation
 from cni_operator.health import GRACE_SECONDS
-from cni_operator.objects import FINALIZER, ObjectRef, is_managed, kind_rank
+from cni_operator.kube import KubeError
+from cni_operator.objects import FINALIZER, MANAGED, ObjectRef, is_managed, kind_rank
+from cni_operator.registry_policy import RegistryPolicy
 from cni_operator.render import Rendered, render
 from cni_operator.session import ClusterSession
 from cni_operator.session.reconcile import APPLY_RETRY_SECONDS, DELETE_ATTEMPTS
@@ -125,9 +129,10 @@ def shape(writes: list[Request]) -> list[tuple]:
 class Cluster:
     """One cluster: the fake API server, the session watching it, and what other actors do to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry_policy: RegistryPolicy | None = None) -> None:
         self.kube = FakeKube()
-        self.session = ClusterSession(self.kube, singleton="default", min_interval=0.0)
+        self.session = ClusterSession(self.kube, singleton="default", min_interval=0.0,
+                                      registry_policy=registry_policy or RegistryPolicy())
 
     def create(self, spec: dict, finalizers: tuple[str, ...] = ()) -> None:
         meta = {"name": "default", **({"finalizers": list(finalizers)} if finalizers else {})}
@@ -148,6 +153,28 @@ class Cluster:
         delay = asyncio.run(self._pass())
         flush_events(self.session.recorder)
         return Pass(delay, list(self.kube.requests), self.kube.events[seen:])
+
+    def session_pass(self) -> tuple[Pass, Exception | None]:
+        """One pass as the session's loop runs it (ClusterSession._pass: failures are reported, then raised to the
+        loop, or retried when transient); returns the pass and what it raised."""
+        deliver(self.kube, self.session)
+        self.kube.requests.clear()
+        seen = len(self.kube.events)
+
+        async def run() -> float | None:
+            self.session.loop._loop = asyncio.get_running_loop()
+            try:
+                return await self.session._pass()
+            finally:
+                self.session.loop._loop = None
+
+        delay, raised = None, None
+        try:
+            delay = asyncio.run(run())
+        except Exception as exc:  # noqa: BLE001 - what the loop would get
+            raised = exc
+        flush_events(self.session.recorder)
+        return Pass(delay, list(self.kube.requests), self.kube.events[seen:]), raised
 
     async def _pass(self) -> float | None:
         # As when the session's loop runs: the apply step's responses are fed back into the projections on this
@@ -718,3 +745,200 @@ def test_an_idle_cluster_sees_no_writes(cluster):
     # Reads only: the objects other catalog versions render, looked up live before a prune (none exist here).
     assert {r.verb for r in p.requests} <= {"get"}
     assert set(p.verbs("get")) <= set(rendered(spec).prune)
+
+
+# ---------------------------------------------------------------------------------------------- registry policy
+
+
+def message(status: dict, type_: str = "Degraded") -> str:
+    return next(c for c in status["conditions"] if c["type"] == type_)["message"]
+
+
+def test_images_from_a_registry_not_allowed_are_refused_and_nothing_is_written(cluster):
+    spec = {"clusterType": "mks"}
+    installed(cluster, spec)
+    before = {ref: copy.deepcopy(obj) for ref, obj in cluster.kube.objects.items() if is_managed(obj)}
+    cluster.edit_spec({"registry": "attacker.example"})
+
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY  # not one object, not half of them
+    assert {ref: obj for ref, obj in cluster.kube.objects.items() if is_managed(obj)} == before
+    status = cluster.status
+    assert status["phase"] == "Failed"
+    for type_ in ("Degraded", "Stalled"):
+        assert cond(status, type_) == ("True", "RegistryNotAllowed")
+    assert cond(status, "Applied") == ("False", "RegistryNotAllowed")
+    assert cond(status, "Reconciling")[0] == "False"  # nothing happens without a person
+    text = message(status)
+    assert "spec.registry attacker.example is not an allowed image registry" in text
+    assert "the catalog's registries (docker.io, quay.io" in text and "allowedRegistries" in text
+    assert status["readySummary"] == "2/2"  # the CNI that runs is still reported
+    warning = p.event("RegistryNotAllowed")
+    assert warning["type"] == "Warning" and "attacker.example" in warning["message"]
+    assert p.delay is None
+    again = cluster.step()
+    assert again.writes == [] and again.events == []
+
+    cluster.edit_spec({"registry": ""})  # fixed: the same objects as before, nothing to write but status
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY
+    assert cluster.status["phase"] == "Ready" and cond(cluster.status, "Stalled")[0] == "False"
+    assert "Recovered" in p.reasons
+
+
+@pytest.mark.parametrize("spec", [
+    {"clusterType": "mks", "registry": "attacker.example", "deletionPolicy": "Delete"},
+    {"clusterType": "eks", "registry": "attacker.example/eks"},
+    {"clusterType": "mks", "registry": "attacker.example", "paused": True},  # said before the pause
+], ids=["first-install", "eks", "paused"])
+def test_a_first_install_from_a_registry_not_allowed_applies_nothing(cluster, spec):
+    cluster.add(node("n1", provider_id="aws:///eu-west-1a/i-0123456789abcdef0"))
+    cluster.create(spec)
+    p = cluster.step()
+    assert shape(p.writes) == STATUS_ONLY  # no apply, and no finalizer either
+    assert cond(cluster.status, "Degraded") == ("True", "RegistryNotAllowed")
+    assert [r for r in cluster.kube.objects if r.kind != "Node" and r != CNET] == []
+
+
+def test_a_mirror_the_administrator_allows_is_used_and_the_catalog_registries_are_then_refused():
+    cluster = Cluster(RegistryPolicy.parse("mirror.local:5000"))
+    try:
+        install = installed(cluster, {"clusterType": "mks", "registry": "mirror.local:5000"})
+        images = [c["image"] for r in install.requests if r.verb == "apply" and r.ref.kind == "DaemonSet"
+                  for c in r.body["spec"]["template"]["spec"]["containers"]]
+        assert images and all(image.startswith("mirror.local:5000/") for image in images)
+
+        cluster.edit_spec({"registry": ""})  # back to quay.io and docker.io, which this operator may not use
+        p = cluster.step()
+        assert shape(p.writes) == STATUS_ONLY
+        assert cond(cluster.status, "Degraded") == ("True", "RegistryNotAllowed")
+        assert "registries that are not allowed: quay.io, docker.io" in message(cluster.status)
+    finally:
+        cluster.close()
+
+
+# ---------------------------------------------------------------------------------------------- inventory from status
+
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "namespace": "kube-system"}
+CLUSTER_ADMIN = ObjectRef("rbac.authorization.k8s.io/v1", "ClusterRole", "cluster-admin")
+BOOTSTRAP_SECRET = ObjectRef("v1", "Secret", "bootstrap-token-abcdef", "kube-system")
+COREDNS_CONFIG = ObjectRef("v1", "ConfigMap", "coredns", "kube-system")
+
+
+def foreign(ref: ObjectRef) -> dict:
+    """An object the catalog never renders, even labelled as ours: only the inventory check keeps it safe."""
+    meta = {"name": ref.name, "labels": dict(MANAGED), **({"namespace": ref.namespace} if ref.namespace else {})}
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": meta}
+
+
+def tamper(c: Cluster, *entries: dict) -> None:
+    """Someone with `patch` on clusternetworks/status adds inventory entries."""
+    c.kube.edit(CNET, lambda body: body["status"]["applied"]["inventory"].extend(entries))
+
+
+def test_an_inventory_entry_of_an_unknown_kind_is_ignored_said_and_dropped(cluster):
+    spec = {"clusterType": "mks"}
+    installed(cluster, spec)
+    tamper(cluster, WIDGET)
+    p = cluster.step()  # once, every pass failed here (the kind has no API path) and status froze
+    assert all(r.ref is None or r.ref.kind != "Widget" for r in p.requests)
+    warning = p.event("InventoryEntriesIgnored")
+    assert warning["type"] == "Warning" and "example.com/v1 Widget kube-system/w" in warning["message"]
+    assert shape(p.writes) == STATUS_ONLY
+    assert inventory(cluster.status) == refs(rendered(spec).apply)  # the entry is gone
+    assert cluster.status["phase"] == "Ready"
+    again = cluster.step()
+    assert again.writes == [] and again.events == []
+
+
+@pytest.mark.parametrize("ref", [CLUSTER_ADMIN, BOOTSTRAP_SECRET, COREDNS_CONFIG], ids=lambda r: r.name)
+def test_an_inventory_entry_naming_an_object_the_catalog_never_renders_is_never_touched(cluster, ref):
+    installed(cluster, {"clusterType": "mks"})
+    cluster.add(foreign(ref))
+    cluster.kube.fail(ref, "get", 403, "Forbidden", "not the operator's")  # as outside its RBAC
+    rv = cluster.kube.objects[ref]["metadata"]["resourceVersion"]
+    cluster.edit_spec({"cni": {"version": "v3.31.4"}})  # a downgrade: a pass that prunes
+    tamper(cluster, ref.as_status())
+    p = cluster.step()
+    assert [r for r in p.requests if r.ref == ref] == []
+    assert cluster.kube.objects[ref]["metadata"]["resourceVersion"] == rv
+    assert ref.describe().split(" ", 1)[1] in p.event("InventoryEntriesIgnored")["message"]
+    assert ref not in inventory(cluster.status)
+    assert cond(cluster.status, "Degraded")[1] != "ApplyFailed"  # the truth, not Degraded forever
+
+
+@pytest.mark.parametrize("ref", [CLUSTER_ADMIN, BOOTSTRAP_SECRET, COREDNS_CONFIG], ids=lambda r: r.name)
+def test_deletion_with_delete_removes_only_what_the_catalog_renders(cluster, ref):
+    spec = {"clusterType": "mks", "deletionPolicy": "Delete"}
+    installed(cluster, spec)
+    cluster.add(foreign(ref))
+    rv = cluster.kube.objects[ref]["metadata"]["resourceVersion"]
+    tamper(cluster, ref.as_status(), WIDGET)
+    cluster.kube.remove(CNET)
+    p = cluster.step()
+    assert sorted(p.verbs("delete"), key=str) == sorted(refs(rendered(spec).apply), key=str)
+    assert cluster.kube.objects[ref]["metadata"]["resourceVersion"] == rv
+    assert p.event("Deleted")["message"] == f"removed {len(rendered(spec).apply)} CNI objects"
+    assert "InventoryEntriesIgnored" in p.reasons
+    assert cluster.cnet is None  # nothing held the deletion up
+
+
+# ---------------------------------------------------------------------------------------------- a pass that fails
+
+
+def test_a_pass_that_fails_says_so_in_status_and_recovers(cluster, monkeypatch):
+    installed(cluster, {"clusterType": "mks"})
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("something the operator did not expect")
+
+    monkeypatch.setattr(cluster.session.applier, "sync", broken)
+    cluster.edit_spec({"canal": {"logSeverity": "Debug"}})
+    p, raised = cluster.session_pass()
+    assert isinstance(raised, RuntimeError)  # the loop still gets it, and retries with back-off
+    status = cluster.status
+    assert status["observedGeneration"] == cluster.cnet["metadata"]["generation"] == 2
+    assert status["phase"] == "Degraded"
+    for type_ in ("Degraded", "Reconciling"):
+        assert cond(status, type_) == ("True", "ReconcileError")
+    assert cond(status, "Ready") == ("False", "ReconcileError")
+    assert cond(status, "Stalled")[0] == "False"
+    assert "pass failed" in message(status) and "RuntimeError: something the operator did not expect" in \
+        message(status)
+    assert p.event("ReconcileError")["type"] == "Warning"
+
+    monkeypatch.undo()
+    p, raised = cluster.session_pass()
+    assert raised is None
+    assert cond(cluster.status, "Degraded")[0] == "False"
+    assert cond(cluster.status, "Ready") == ("False", "RollingOut")  # the change is applied and rolls out
+    cluster.run_cni()
+    cluster.step()
+    assert cluster.status["phase"] == "Ready"
+
+
+def test_api_trouble_is_reported_only_once_it_persists(cluster, monkeypatch):
+    installed(cluster, {"clusterType": "mks"})
+
+    def unavailable(*_args, **_kwargs):
+        raise KubeError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+
+    monkeypatch.setattr(cluster.session.applier, "sync", unavailable)
+    cluster.edit_spec({"canal": {"logSeverity": "Debug"}})
+    for attempt in range(1, 4):
+        p, raised = cluster.session_pass()
+        assert raised is None and p.delay == 2 ** attempt  # retried by the session itself
+        if attempt < 3:
+            assert p.writes == [] and cluster.status["phase"] == "Ready"  # a blip does not flap the phase
+    assert cond(cluster.status, "Degraded") == ("True", "ReconcileError")
+    assert "503 ServiceUnavailable" in message(cluster.status)
+
+
+def test_a_failure_to_report_a_failed_pass_does_not_hide_the_error(cluster, monkeypatch):
+    installed(cluster, {"clusterType": "mks"})
+    monkeypatch.setattr(cluster.session.applier, "sync", lambda *a, **k: 1 / 0)
+    cluster.kube.fail(CNET, "patch", 403, "Forbidden", "status is not ours any more")
+    cluster.edit_spec({"canal": {"logSeverity": "Debug"}})
+    p, raised = cluster.session_pass()
+    assert isinstance(raised, ZeroDivisionError)
+    assert [r.subresource for r in p.writes] == ["status"]  # it tried

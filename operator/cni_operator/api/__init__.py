@@ -270,7 +270,8 @@ class ClusterNetworkSpec(_Model):
         "",
         max_length=253,
         pattern=r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*)?$",
-        description="Registry mirror replacing every image's registry (air-gapped clusters), e.g. mirror.local:5000.",
+        description="Registry mirror replacing every image's registry (air-gapped clusters), e.g. mirror.local:5000. "
+        "The operator applies nothing from a registry its allowedRegistries setting does not allow (RegistryNotAllowed).",
     )
     image_pull_secrets: list[LocalObjectReference] = Field(
         default_factory=list, max_length=16, description="Secrets added to every CNI pod template."

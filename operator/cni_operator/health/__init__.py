@@ -118,10 +118,18 @@ def assess(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
 def refused(reason: Reason | str, message: str, *, generation: int | None, now: _dt.datetime | None = None,
             daemonset: dict | None = None, nodes: Sequence[NodeFacts | dict] = (),
             pods: Sequence[PodFacts | dict] = (), **inputs) -> dict:
-    """Status when the operator will not write (InvalidConfiguration, ForeignCNIDetected, ClusterTypeMismatch):
-    phase Failed, the reason on Ready, Progressing, Degraded, Applied and Stalled, and the health of whatever runs."""
+    """Status when the operator will not write (InvalidConfiguration, RegistryNotAllowed, ForeignCNIDetected,
+    ClusterTypeMismatch): phase Failed, the reason on Ready, Progressing, Degraded, Applied and Stalled, and the health
+    of whatever runs. Any other reason of conditions.APPLY_ERRORS is not a refusal: the phase is Degraded."""
     state = ApplyState(error=Reason(reason), message=message)
     return assess(daemonset, nodes, pods, now, generation=generation, applied=state, **inputs).status
+
+
+def pass_failed(message: str, *, generation: int | None, **inputs) -> dict:
+    """Status when a pass ended in an error before it could report (an API error, a bug): Degraded and Reconciling
+    with reason ReconcileError and the error in words, phase Degraded, and the health of what runs. The operator
+    retries with back-off; what the last good pass applied stays in status."""
+    return refused(Reason.RECONCILE_ERROR, message, generation=generation, **inputs)
 
 
 def invalid_configuration(message: str, *, generation: int | None, **inputs) -> dict:

@@ -41,7 +41,9 @@ class Reason(str, Enum):
     # Shared by several conditions
     WORKLOAD_MISSING = "WorkloadMissing"
     APPLY_FAILED = "ApplyFailed"
+    RECONCILE_ERROR = "ReconcileError"
     INVALID_CONFIGURATION = "InvalidConfiguration"
+    REGISTRY_NOT_ALLOWED = "RegistryNotAllowed"
     FOREIGN_CNI_DETECTED = "ForeignCNIDetected"
     CLUSTER_TYPE_MISMATCH = "ClusterTypeMismatch"
     PAUSED = "Paused"
@@ -54,9 +56,11 @@ class Reason(str, Enum):
 
 
 # The operator refuses to write while one of these holds; only the user can clear them (phase Failed).
-REFUSALS = frozenset({Reason.INVALID_CONFIGURATION, Reason.FOREIGN_CNI_DETECTED, Reason.CLUSTER_TYPE_MISMATCH})
-# What an apply attempt can end with besides success.
-APPLY_ERRORS = REFUSALS | {Reason.APPLY_FAILED}
+REFUSALS = frozenset({Reason.INVALID_CONFIGURATION, Reason.REGISTRY_NOT_ALLOWED, Reason.FOREIGN_CNI_DETECTED,
+                      Reason.CLUSTER_TYPE_MISMATCH})
+# What an apply attempt can end with besides success; the last two are retried by the operator itself.
+APPLY_ERRORS = REFUSALS | {Reason.APPLY_FAILED, Reason.RECONCILE_ERROR}
+RETRIED = frozenset({Reason.APPLY_FAILED, Reason.RECONCILE_ERROR})
 
 
 def condition(type_: str, status: str, reason: Reason | str, message: str, generation: int | None,

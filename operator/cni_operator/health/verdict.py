@@ -7,14 +7,15 @@ Reconciling=True while work remains, Stalled=True when nothing more happens with
 
 from __future__ import annotations
 
-from .conditions import APPLIED, DEGRADED, FALSE, PROGRESSING, READY, REFUSALS, TRUE, UNKNOWN, Reason
+from .conditions import APPLIED, DEGRADED, FALSE, PROGRESSING, READY, REFUSALS, RETRIED, TRUE, UNKNOWN, Reason
 from .evidence import Evidence
 from .problems import MAX_PROBLEM_GROUPS, describe_problem
 
 Verdict = tuple[str, Reason, str]
 
-_DEGRADED_ORDER = [Reason.INVALID_CONFIGURATION, Reason.FOREIGN_CNI_DETECTED, Reason.CLUSTER_TYPE_MISMATCH,
-                   Reason.APPLY_FAILED, Reason.WORKLOAD_MISSING, Reason.PODS_FAILING, Reason.NODES_WITHOUT_CNI]
+_DEGRADED_ORDER = [Reason.INVALID_CONFIGURATION, Reason.REGISTRY_NOT_ALLOWED, Reason.FOREIGN_CNI_DETECTED,
+                   Reason.CLUSTER_TYPE_MISMATCH, Reason.APPLY_FAILED, Reason.RECONCILE_ERROR, Reason.WORKLOAD_MISSING,
+                   Reason.PODS_FAILING, Reason.NODES_WITHOUT_CNI]
 UNMANAGED_TEXT = "clusterType is imported: the operator never writes to this cluster and only reports its CNI"
 NO_CNI = "no known CNI DaemonSet found (calico-node, canal, kube-flannel, aws-node, cilium)"
 
@@ -111,16 +112,17 @@ def applied(e: Evidence) -> Verdict:
 
 def reconciling(e: Evidence, progress: Verdict) -> Verdict:
     """kstatus: True while the operator still has work to do for this generation (applying, rolling out, pods
-    starting, retrying a failed apply); False once it has converged or can do nothing more by itself."""
+    starting, retrying a failed apply or pass); False once it has converged or can do nothing more by itself."""
     if progress[0] == TRUE:
         return progress
-    if e.error is Reason.APPLY_FAILED:
-        return TRUE, Reason.APPLY_FAILED, f"retrying: {e.applied.message}"
+    if e.error in RETRIED:
+        return TRUE, e.error, f"retrying: {e.applied.message}"
     return FALSE, progress[1], progress[2]
 
 
 def stalled(e: Evidence) -> Verdict:
-    """kstatus: True when nothing more happens without a person: an invalid spec or a refused install."""
+    """kstatus: True when nothing more happens without a person: an invalid spec, a registry the operator may not
+    pull from, or a refused install."""
     if e.error in REFUSALS:
         return TRUE, e.error, e.applied.message
     return FALSE, Reason.AS_EXPECTED, "nothing needs a person"

@@ -19,7 +19,7 @@ from functools import lru_cache
 import jinja2
 import yaml
 
-from ..api import ClusterNetworkSpec, Provider
+from ..api import PROVIDER_FOR_CLUSTER_TYPE, ClusterNetworkSpec, CNIRef, Provider
 from ..catalog import Catalog, VersionEntry, load_catalog, resolve
 from ..objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, kind_rank
 from ..resources import manifests_dir
@@ -127,6 +127,19 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
             if ref not in present:
                 prune[ref] = None
     return Rendered(provider=provider, version=entry.version, apply=objects, prune=list(prune))
+
+
+def renderable(provider: Provider, catalog: Catalog | None = None) -> frozenset[ObjectRef]:
+    """Every object identity any catalog version of `provider` renders: what the operator may ever have applied for
+    it, so what an inventory read back from status may name. No spec option adds, drops or renames an object (only
+    the version does; tests/unit/test_inventory.py checks every option), so the default options stand for all."""
+    catalog = catalog or load_catalog()
+    cluster_type = next(t for t, p in PROVIDER_FOR_CLUSTER_TYPE.items() if p is provider)
+    found: set[ObjectRef] = set()
+    for version in catalog.versions(provider):
+        spec = resolve(ClusterNetworkSpec(cluster_type=cluster_type, cni=CNIRef(version=version)), catalog)
+        found.update(_refs(spec, spec.model_dump_json(by_alias=True), catalog.entry(provider, version)))
+    return frozenset(found)
 
 
 class _BlockDumper(yaml.SafeDumper):

@@ -20,6 +20,7 @@ from ..apply import Applier
 from ..events import EventRecorder
 from ..kube import Kube, KubeError
 from ..objects import ObjectRef
+from ..registry_policy import RegistryPolicy
 from .announce import Announcer
 from .loop import CoalescingLoop
 from .peering import Peering, outranked
@@ -29,6 +30,8 @@ from .status import StatusWriter
 
 # API trouble a later pass can get past by itself: logged as a WARNING with the retry, not as an ERROR with a trace.
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Passes in a row that trouble of that kind must fail before status says so: a blip does not flap the phase.
+REPORT_TRANSIENT_AFTER = 3
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -41,12 +44,15 @@ class ClusterSession:
     def __init__(self, kube: Kube, *, name: str = "in-cluster", singleton: str | None = None,
                  min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
                  metric_labels: dict | None = None, logger: logging.Logger | None = None,
-                 complete_kinds: frozenset[str] = frozenset(), spec_quiet: float = 0.0):
+                 complete_kinds: frozenset[str] = frozenset(), spec_quiet: float = 0.0,
+                 registry_policy: RegistryPolicy | None = None):
         """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
         `peering`: check kopf's peering object before every pass (replicas), None when standalone.
         `complete_kinds`: kinds whose managed objects the feeder lists completely before the first pass, so the
         projections answer for them and a pass reads nothing from the API server.
-        `spec_quiet`: how long a spec must stay unchanged before a change that restarts the CNI's pods is applied."""
+        `spec_quiet`: how long a spec must stay unchanged before a change that restarts the CNI's pods is applied.
+        `registry_policy`: where the CNI's images may come from; None reads CNI_OPERATOR_ALLOWED_REGISTRIES
+        (registry_policy.py; `cni-operator run` has checked it before starting)."""
         self.name = name
         self.kube = kube
         self.singleton = singleton
@@ -55,11 +61,14 @@ class ClusterSession:
         self.projections = Projections()
         self.recorder = recorder if recorder is not None else EventRecorder(kube)
         labels = metric_labels or {}
+        policy = registry_policy if registry_policy is not None else RegistryPolicy.from_env()
+        self.logger.info("the CNI's images may come from: %s", policy.describe())
         self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember,
                                complete=lambda ref: ref.kind in complete_kinds)
         self.reconciler = Reconciler(
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
-            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels, spec_quiet=spec_quiet)
+            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels, policy,
+            spec_quiet=spec_quiet)
         self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
                                    min_interval=min_interval, logger=self.logger)
         self._transient_failures = 0
@@ -119,9 +128,13 @@ class ClusterSession:
         try:
             retry_in = await self.reconciler.step(self.projections.clusternetwork)
         except Exception as exc:
-            if not is_transient(exc):
-                raise
-            self._transient_failures += 1
+            transient = is_transient(exc)
+            if transient:
+                self._transient_failures += 1
+            if not transient or self._transient_failures >= REPORT_TRANSIENT_AFTER:
+                await self.reconciler.report_failure(self.projections.clusternetwork, exc)
+            if not transient:
+                raise  # the loop logs it and retries with back-off
             delay = min(2 ** self._transient_failures, 60)
             self.logger.warning("the API server did not answer as expected (%s); retrying in %ss", exc, delay)
             return delay

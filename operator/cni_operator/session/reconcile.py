@@ -3,17 +3,24 @@
 The decision table, in order (tests/unit/test_reconcile.py has a row for each):
 
     no ClusterNetwork                 nothing
-    being deleted                     finalize: with deletionPolicy Delete remove the inventory, then the finalizer
+    being deleted                     finalize: with deletionPolicy Delete remove the (trusted) inventory, then the
+                                      finalizer
     invalid spec                      Failed/InvalidConfiguration, health of whatever runs, nothing written
     imported                          Unmanaged: observe and report the detected CNI, nothing written
+    an image from a registry the      Failed/RegistryNotAllowed, health of whatever runs, nothing written
+      operator may not pull from
     paused                            Paused: report health and what differs from the render, nothing written
     first install next to a foreign   Failed/ForeignCNIDetected or ClusterTypeMismatch, nothing written
       CNI, or on the wrong cluster
     otherwise                         render -> finalizer -> apply/prune -> Events -> status; retry in 10 s after
                                       an apply failure, keeping in the inventory what may exist
+    the pass fails (any exception)    Degraded/ReconcileError naming the error (report_failure, called by the
+                                      session), then the exception goes on to the loop, which retries with back-off
 
-Everything a pass reads comes from the projections the watches keep; it issues API calls only to write, or to GET a
-managed object the caches have not seen.
+The inventory read back from status is trusted only where it names objects the catalog renders for the provider
+(inventory.py): other entries get a Warning Event, are never read, written or deleted, and drop out of the next
+inventory written. Everything a pass reads comes from the projections the watches keep; it issues API calls only to
+write, or to GET a managed object the caches have not seen.
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ from ..kube import Kube, KubeError
 from ..metrics import METRICS
 from ..objects import CNI_NAMESPACE, FINALIZER, ObjectRef, utcnow
 from ..providers import for_provider
+from ..registry_policy import RegistryPolicy, refusal, refused_images
 from ..render import Rendered, render
 from ..validation import Validated, check, summary
 from .announce import Announcer
+from .inventory import provider_of, read_inventory, trusted_refs
 from .projections import Projections
 from .status import (
     PassRecord,
@@ -43,22 +52,29 @@ from .status import (
     clusternetwork_ref,
     digest_of,
     installed_version,
-    inventory_of,
 )
 
 APPLY_RETRY_SECONDS = 10.0
 DELETE_ATTEMPTS = 5
+MAX_ERROR_TEXT = 500  # characters of an exception's text in a condition message
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in words for a condition: the API server's answer as it is, anything else with its type."""
+    text = str(exc) if isinstance(exc, KubeError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "..."
 
 
 class Reconciler:
     def __init__(self, kube: Kube, projections: Projections, applier: Applier, announcer: Announcer,
                  writer: StatusWriter, logger: logging.Logger, metric_labels: dict | None = None,
-                 spec_quiet: float = 0.0):
+                 registry_policy: RegistryPolicy | None = None, spec_quiet: float = 0.0):
         """`spec_quiet`: seconds a new spec must stay unchanged before a change that restarts the CNI's pods is
         applied, so a burst of edits is one rollout (0: at once)."""
         self.spec_quiet = spec_quiet
         self._spec_seen: tuple[tuple, float] = ((), 0.0)  # (uid, generation) and when a pass first saw it
         self.kube = kube
+        self.policy = registry_policy or RegistryPolicy()
         self.projections = projections
         self.applier = applier
         self.announcer = announcer
@@ -98,7 +114,6 @@ class Reconciler:
         METRICS.inc("cni_operator_reconciles_total", result="started", **self.labels)
         if cr["metadata"].get("deletionTimestamp"):
             return await self._finalize(cr)
-        generation = cr["metadata"].get("generation")
         checked = check(cr.get("spec") or {}, installed=installed_version(cr.get("status")))
         if not checked.ok:
             return await self._refuse_invalid(cr, checked)
@@ -106,17 +121,18 @@ class Reconciler:
         if spec.cluster_type is ClusterType.IMPORTED:
             return await self._observe_imported(cr)
         provider = spec.provider
-        inventory = inventory_of(cr.get("status"))
         rendered = render(spec)
+        refused = refused_images(rendered.apply, self.policy)
+        if refused:
+            return await self._refuse(cr, provider, health.Reason.REGISTRY_NOT_ALLOWED,
+                                      refusal(spec, refused, self.policy))
         if spec.paused:
             return await self._report_paused(cr, spec, rendered)
 
+        inventory = self._read_inventory(cr, provider, [ObjectRef.of(o) for o in rendered.apply], rendered.prune)
         blocked = self._safety_check(spec, provider, inventory)
         if blocked:
-            reason, message = blocked
-            await self._publish(cr, health.refused(reason, message, generation=generation, now=utcnow(),
-                                                   **self._health_inputs(provider)))
-            return None
+            return await self._refuse(cr, provider, *blocked)
 
         wait = self._settling(cr, rendered, inventory)
         if wait is not None:
@@ -147,11 +163,23 @@ class Reconciler:
             return None
         return wait
 
+    async def _refuse(self, cr: dict, provider: Provider, reason: str, message: str) -> None:
+        await self._publish(cr, health.refused(reason, message, generation=cr["metadata"].get("generation"),
+                                               now=utcnow(), **self._health_inputs(provider)))
+
     async def _refuse_invalid(self, cr: dict, checked: Validated) -> None:
         provider = checked.provider
         inputs = self._health_inputs(provider) if provider is not None else self._running_cni_inputs()
         await self._publish(cr, health.invalid_configuration(
             summary(checked.problems), generation=cr["metadata"].get("generation"), now=utcnow(), **inputs))
+
+    # ---- what status says was applied, trusted only as far as the catalog goes
+
+    def _read_inventory(self, cr: dict, provider: Provider | None, *also: list[ObjectRef]) -> list[ObjectRef]:
+        inventory = read_inventory(cr.get("status"), trusted_refs(provider, *also))
+        if inventory.ignored:
+            self.announcer.say(cr, WARNING, "InventoryEntriesIgnored", inventory.warning(provider))
+        return inventory.trusted
 
     # ---- safety before a first install
 
@@ -245,6 +273,20 @@ class Reconciler:
         if await self.writer.publish(cr, status):
             self.announcer.phase_change(cr, previous, status)
 
+    async def report_failure(self, cr: dict | None, exc: BaseException) -> None:
+        """Say in status that a pass failed and why, instead of leaving the conditions at what an earlier pass saw.
+        Best effort: what failed may be the API server itself, so a failure to report is logged, never raised."""
+        if cr is None:
+            return
+        provider = provider_of(cr.get("spec"))
+        message = f"the last reconcile pass failed and is retried with back-off: {describe_error(exc)}"
+        try:
+            inputs = self._health_inputs(provider) if provider is not None else self._running_cni_inputs()
+            await self._publish(cr, health.pass_failed(message, generation=cr["metadata"].get("generation"),
+                                                       now=utcnow(), **inputs))
+        except Exception as report_exc:  # noqa: BLE001 - the pass's own error is what the caller raises
+            self.logger.warning("could not report the failed pass in status: %s", describe_error(report_exc))
+
     # ---- imported clusters: observe only, write nothing but status
 
     async def _observe_imported(self, cr: dict) -> None:
@@ -274,14 +316,14 @@ class Reconciler:
         if FINALIZER not in finalizers:
             return None
         policy = (cr.get("spec") or {}).get("deletionPolicy", "Orphan")
-        inventory = inventory_of(cr.get("status"))
-        if policy == "Delete" and inventory and (cr.get("spec") or {}).get("paused"):
+        inventory = self._read_inventory(cr, provider_of(cr.get("spec"))) if policy == "Delete" else []
+        if inventory and (cr.get("spec") or {}).get("paused"):
             # paused stops every write, deletion included: the CNI stays as it is, as with Orphan.
             self.announcer.say(cr, WARNING, "DeletionPaused",
                                f"the ClusterNetwork is paused, so its deletion removed nothing: the "
                                f"{len(inventory)} CNI objects stay, no longer managed. To remove the CNI, unpause "
                                f"before deleting.")
-        elif policy == "Delete" and inventory:
+        elif inventory:
             outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
             self.announcer.retained(cr, outcome.retained)
             uid, attempts = self._deletion_attempts

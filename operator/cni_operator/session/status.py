@@ -25,17 +25,11 @@ def clusternetwork_ref(cr: dict) -> ObjectRef:
     return ObjectRef(f"{api.GROUP}/{api.VERSION}", api.KIND, cr["metadata"]["name"])
 
 
-def inventory_of(status: dict | None) -> list[ObjectRef]:
-    """The objects earlier passes applied, from status.applied.inventory."""
-    items = ((status or {}).get("applied") or {}).get("inventory") or []
-    return [ObjectRef.from_status(i) for i in items]
-
-
 def installed_version(status: dict | None) -> tuple[str, str] | None:
     """(provider, version) of the CNI the operator installed, once it applied something: what a spec without
     cni.version keeps (validation.check)."""
     status = status or {}
-    if inventory_of(status) and status.get("provider") and status.get("version"):
+    if ((status.get("applied") or {}).get("inventory")) and status.get("provider") and status.get("version"):
         return status["provider"], status["version"]
     return None
 
