@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Write the kubectl bundles in manifests/ from the Helm chart, so the two install paths can never drift apart.
 
-    python3 hack/gen-bundle.py            copy the generated CRD into the chart, (re)write manifests/install*.yaml
+    python3 hack/gen-bundle.py            bring the chart's generated files up to date, (re)write manifests/install*.yaml
     python3 hack/gen-bundle.py --check    exit 1, naming the stale files, when they differ from a fresh render
 
-The chart carries a copy of the generated crds/clusternetworks.yaml in charts/cni-operator/crds/ (Helm installs CRDs
-only from the chart's own crds/ directory); it is copied first, so one command brings chart and bundles up to date.
+The chart carries generated files, written first so that one command brings chart and bundles up to date:
+- a copy of the generated crds/clusternetworks.yaml in charts/cni-operator/crds/ (Helm installs CRDs only from the
+  chart's own crds/ directory);
+- files/cni-objects.yaml and files/cni-rules.yaml, what its RBAC grants for the CNI, from the catalog
+  (hack/cni_rbac.py).
 
 The bundles are `helm template` of charts/cni-operator with default values, release `cni-operator` in kube-system:
 
@@ -17,7 +20,8 @@ creates its CRD (it fails with "no matches for kind ... ensure CRDs are installe
 - no KopfPeering object: the operator creates its own peering object at startup (its RBAC allows exactly that name);
 - the ClusterNetwork in the install-<type>.yaml variants needs a second apply on a brand-new cluster (docs/install.md).
 
-Standard library only, like hack/toolchain.py; helm comes from the toolchain cache (or HELM_BIN).
+helm comes from the toolchain cache (or HELM_BIN). The CNI's RBAC is rendered by the cni_operator package: run
+this with the venv's python (`make crd` does).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cni_rbac  # hack/ is not a package: its sibling module, found through the line above
 
 REPO = Path(__file__).resolve().parent.parent
 CHART = REPO / "charts" / "cni-operator"
@@ -116,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             CHART_CRD.write_bytes(GENERATED_CRD.read_bytes())
             print(f"wrote {CHART_CRD.relative_to(REPO)}")
+    # The chart's RBAC files first: the bundles below are rendered from them. It reports its own stale files.
+    cni_rbac_rc = cni_rbac.main(["--check"] if args.check else [])
+    if cni_rbac_rc == 2:
+        return 2
     try:
         wanted = generate()
     except BundleError as exc:
@@ -137,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(str(p.relative_to(REPO)) for p in stale)
         print(f"error: stale generated file(s): {names}. Run `python3 hack/gen-bundle.py` and commit the result.",
               file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale or cni_rbac_rc else 0
 
 
 if __name__ == "__main__":

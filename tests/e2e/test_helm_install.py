@@ -270,9 +270,11 @@ def _exists(cluster, doc: dict) -> bool:
 # ---------------------------------------------------------------- the chart's RBAC, proven by the API server
 
 
-def _rendered_rbac(namespace: str) -> str:
+def _rendered_rbac(namespace: str, *sets: str) -> str:
     cmd = [str(toolchain.resolve("helm")), "template", "rbac-proof", str(CHART), "--namespace", namespace,
            "--show-only", "templates/rbac.yaml"]
+    for item in sets:
+        cmd += ["--set", item]
     return subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO).stdout
 
 
@@ -282,16 +284,19 @@ def _dry_run_apply(cluster, kubeconfig, obj: dict) -> subprocess.CompletedProces
     return subprocess.run(cmd, check=False, input=json.dumps(obj), capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("chart", ["any-type", "its-type"])
 @pytest.mark.parametrize("cluster_type", ["mks", "eks"])
-def test_operator_rbac_applies_every_rendered_object_and_nothing_else(cluster, sa_kubeconfig, cluster_type):
-    """Server-side apply (as the operator does it) of every rendered object succeeds under the chart's RBAC, ClusterRoles
-    included (escalate by name) and bindings (bind by name); the same kinds under other names are refused.
-    --dry-run=server runs authorization, the RBAC escalation and bind checks, and admission, but stores nothing."""
+def test_operator_rbac_applies_every_rendered_object_and_nothing_else(cluster, sa_kubeconfig, cluster_type, chart):
+    """Server-side apply (as the operator does it) of every rendered object succeeds under the chart's RBAC, without a
+    cluster type and for this one: ClusterRoles included (the operator holds the rights they grant, and no
+    `escalate`) and bindings (bind by name); the same kinds under other names are refused. --dry-run=server runs
+    authorization, the RBAC escalation and bind checks, and admission, but stores nothing."""
     from cni_operator.api import parse_spec
     from cni_operator.render import render
 
     sa_ns = unique_name("rbac-proof")
-    kubeconfig = sa_kubeconfig(sa_ns, "cni-operator", _rendered_rbac(sa_ns))
+    sets = [f"clusterNetwork.spec.clusterType={cluster_type}"] if chart == "its-type" else []
+    kubeconfig = sa_kubeconfig(sa_ns, "cni-operator", _rendered_rbac(sa_ns, *sets))
     refused = []
     for obj in render(parse_spec({"clusterType": cluster_type})).apply:
         res = _dry_run_apply(cluster, kubeconfig, obj)

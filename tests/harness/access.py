@@ -78,6 +78,17 @@ def _wait_effective(cluster: Cluster, namespace: str, user: str, probes: list[tu
         wait_for(allowed, timeout=15, what=f"RBAC grant for {user}")
 
 
+def wait_roles_effective(cluster: Cluster, namespace: str, user: str, roles: list[dict]) -> None:
+    """Until USER, a ServiceAccount of NAMESPACE, holds a rule of each ClusterRole and Role in ROLES (documents as
+    created, e.g. by `helm install`): each binding reaches the API server's RBAC cache on its own."""
+    probes = []
+    for role in roles:
+        probe = _first_concrete_rule(role.get("rules") or [])
+        if probe:
+            probes.append((probe, role["metadata"].get("namespace") or namespace))
+    _wait_effective(cluster, namespace, user, probes)
+
+
 def token_kubeconfig(cluster: Cluster, path: Path, user: str, token: str, namespace: str) -> Path:
     """A kubeconfig (mode 600) for the cluster's server, authenticated by TOKEN, with the CA inlined so the file
     works from any directory."""

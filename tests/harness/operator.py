@@ -32,7 +32,7 @@ CLI = str(Path(sys.executable).parent / "cni-operator")
 
 
 def chart_rbac() -> str:
-    """The ClusterRole and Role exactly as the chart renders them with default values."""
+    """The ClusterRoles and Roles exactly as the chart renders them with default values (both CNIs' rights)."""
     out = subprocess.run(
         [str(toolchain.resolve("helm")), "template", "cni-operator", str(REPO / "charts" / "cni-operator"),
          "--namespace", CNI_NAMESPACE, "--show-only", "templates/rbac.yaml"],

@@ -106,6 +106,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
 }
 
+# The ClusterRole (and, when the CNI has Roles, the kube-system Role) holding the CNI's own rights for a release named
+# RELEASE: generated rules (files/cni-rules.yaml), unnamed because the CNI's are.
+CNI_RIGHTS = f"{RELEASE}-cni-rights"
+
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "*"}
 
 
@@ -137,6 +141,14 @@ def rule_allows(rule: dict, verb: str, group: str, resource: str, name: str = ""
     return not names or name in names
 
 
+def rule_atoms(rule: dict) -> list[tuple[str, str, str, str]]:
+    """(verb, group, resource, name) for every single permission a rule grants, name "" when it names none: the
+    units the API server's escalation check compares ("*" stays "*", which only a "*" covers)."""
+    return [(verb, group, resource, name)
+            for verb in rule.get("verbs") or [] for group in rule.get("apiGroups") or []
+            for resource in rule.get("resources") or [] for name in rule.get("resourceNames") or [""]]
+
+
 def grants_of(docs: list[dict], service_account: str, sa_namespace: str) -> Grants:
     """Resolve the chart's bindings for one ServiceAccount into the rules it holds."""
     cluster_roles = {d["metadata"]["name"]: d for d in of_kind(docs, "ClusterRole")}
@@ -163,5 +175,13 @@ def grants_of(docs: list[dict], service_account: str, sa_namespace: str) -> Gran
 
 def operator_grants(*set_args: str) -> Grants:
     docs = template(*set_args)
+    sa = one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
+    return grants_of(docs, sa, CNI_NAMESPACE)
+
+
+def own_grants(*set_args: str) -> Grants:
+    """The operator's own rules, without the CNI's rights it holds (CNI_RIGHTS), which reach as far as the CNI's
+    roles do (e.g. Canal v3.32 deletes any CRD); tests/unit/test_cni_rbac.py holds those to the CNI's roles."""
+    docs = [d for d in template(*set_args) if d["metadata"]["name"] != CNI_RIGHTS]
     sa = one(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
     return grants_of(docs, sa, CNI_NAMESPACE)

@@ -65,7 +65,64 @@ namespace for namespaced resources, so the KopfPeering object lives there too. N
 kube-system
 {{- end -}}
 
-{{/* The object names the operator may write, per kind (files/cni-objects.yaml). */}}
+{{/*
+The CNI providers the operator may install, as a JSON list: the one of clusterNetwork.spec.clusterType when it is set
+(none for imported), otherwise every provider (files/cni-objects.yaml, generated from the catalog).
+*/}}
+{{- define "cni-operator.cniProviders" -}}
+{{- $file := .Files.Get "files/cni-objects.yaml" | fromYaml -}}
+{{- $clusterType := (.Values.clusterNetwork.spec | default dict).clusterType -}}
+{{- if $clusterType -}}
+{{- index $file.clusterTypes $clusterType | toJson -}}
+{{- else -}}
+{{- keys $file.providers | sortAlpha | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The object names the operator may write, per kind, for the providers above (files/cni-objects.yaml). */}}
 {{- define "cni-operator.cniObjects" -}}
-{{- .Files.Get "files/cni-objects.yaml" -}}
+{{- $file := .Files.Get "files/cni-objects.yaml" | fromYaml -}}
+{{- $merged := dict -}}
+{{- range $provider := include "cni-operator.cniProviders" . | fromJsonArray -}}
+{{- range $kind, $names := index $file.providers $provider -}}
+{{- $_ := set $merged $kind (concat (get $merged $kind | default list) $names | uniq | sortAlpha) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $merged -}}
+{{- end -}}
+
+{{/*
+The rules the CNI's roles grant, for the providers above (files/cni-rules.yaml): clusterRoleRules (the CNI's
+ClusterRoles) and roleRules (its Roles in kube-system). Each rule carries `from`, which becomes its comment.
+*/}}
+{{- define "cni-operator.cniRules" -}}
+{{- $file := .Files.Get "files/cni-rules.yaml" | fromYaml -}}
+{{- $clusterRoleRules := list -}}
+{{- $roleRules := list -}}
+{{- range $provider := include "cni-operator.cniProviders" . | fromJsonArray -}}
+{{- $rules := index $file.providers $provider -}}
+{{- $clusterRoleRules = concat $clusterRoleRules ($rules.clusterRoleRules | default list) -}}
+{{- $roleRules = concat $roleRules ($rules.roleRules | default list) -}}
+{{- end -}}
+{{- toYaml (dict "clusterRoleRules" $clusterRoleRules "roleRules" $roleRules) -}}
+{{- end -}}
+
+{{/*
+A list of the CNI's rules (from cni-operator.cniRules) as RBAC rules, each under a comment naming the roles and
+versions that grant it. A wildcard is the CNI's own (the API server lets the operator write a role only with rules
+it holds), which is its justification.
+*/}}
+{{- define "cni-operator.cniRuleList" -}}
+{{- range . }}
+# The CNI's own right, from {{ .from }}.
+{{- if or (has "*" .apiGroups) (has "*" .resources) (has "*" .verbs) }}
+# wildcard-justified: the CNI's own role grants exactly this, and the operator may write that role only holding it.
+{{- end }}
+- apiGroups: {{ toJson .apiGroups }}
+  resources: {{ toJson .resources }}
+  {{- with .resourceNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+  verbs: {{ toJson .verbs }}
+{{- end }}
 {{- end -}}
