@@ -47,10 +47,15 @@ def _crd(cluster, name: str) -> dict | None:
     return json.loads(res.stdout) if res.returncode == 0 else None
 
 
+PLURALS = {"AdminNetworkPolicy": "adminnetworkpolicies", "NetworkPolicy": "networkpolicies", "IPPool": "ippools"}
+
+
 def _exists(cluster, obj: dict) -> bool:
     where = ["-n", obj["metadata"]["namespace"]] if obj["metadata"].get("namespace") else []
-    kind = f"{obj['kind'].lower()}s.{obj['apiVersion'].split('/')[0]}"
-    return cluster.kubectl("get", kind, obj["metadata"]["name"], *where, check=False).returncode == 0
+    resource = f"{PLURALS[obj['kind']]}.{obj['apiVersion'].split('/')[0]}"
+    res = cluster.kubectl("get", resource, obj["metadata"]["name"], *where, check=False)
+    assert res.returncode == 0 or "NotFound" in res.stderr, res.stderr  # an error is not an answer
+    return res.returncode == 0
 
 
 def test_upgrade_keeps_the_crd_of_users_admin_network_policies(cluster, start_operator, wait_for, retained_crds):
