@@ -211,7 +211,7 @@ def prune_step(ref: ObjectRef, live: dict | None, count) -> PruneStep | None:
         if held != 0:
             what = ("1 object of its kind exists" if held == 1 else f"{held} objects of its kind exist") if held is not None else \
                 "its objects may not be counted"
-            return PruneStep(ref, KEEP, f"kept: {what}; released (no longer labelled managed-by cni-operator)")
+            return PruneStep(ref, KEEP, f"kept: {what}; no longer labelled managed-by cni-operator, not deleted")
     return PruneStep(ref, DELETE)
 
 
@@ -313,12 +313,12 @@ def format_text(result: Preview) -> str:
             lines.append(f"{label:9} {change.ref.describe()}" + (f" ({change.note})" if change.note else ""))
             lines += [f"    {line}" for line in change.diff]
     for step in result.prune:
-        label = {DELETE: "pruned", KEEP: "kept", IGNORED: "ignored"}[step.action]
+        label = {DELETE: "pruned", KEEP: "released", IGNORED: "ignored"}[step.action]
         lines.append(f"{label:9} {step.ref.describe()}" + (f" ({step.why})" if step.why else ""))
     if result.target and not result.refused:
         deleted = sum(p.action == DELETE for p in result.prune)
         kept = sum(p.action == KEEP for p in result.prune)
         lines.append(f"{len(result.objects)} objects: {counts[CREATE]} created, {counts[CHANGE]} changed, "
-                     f"{counts[UNCHANGED]} unchanged, {counts[IGNORED]} ignored; {deleted} pruned, {kept} kept"
+                     f"{counts[UNCHANGED]} unchanged, {counts[IGNORED]} ignored; {deleted} pruned, {kept} released"
                      + ("" if result.differs else "; no differences"))
     return "\n".join(lines) + "\n"

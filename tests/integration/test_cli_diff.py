@@ -58,7 +58,7 @@ def test_diff_previews_an_upgrade_and_writes_nothing(cluster, start_operator, au
     ds = out[out.index("changed   DaemonSet kube-system/canal"):]
     assert f"-        image: quay.io/calico/node:{OLD}" in ds and f"+        image: quay.io/calico/node:{NEW}" in ds, ds
     assert f"pruned    CustomResourceDefinition {BANP_CRD}" in out
-    assert f"kept      CustomResourceDefinition {ANP_CRD} (kept: 1 object of its kind exists" in out
+    assert f"released  CustomResourceDefinition {ANP_CRD} (kept: 1 object of its kind exists" in out
 
     # The diff asked the API server for dry runs, as the admin, and wrote nothing.
     dry_runs = audit_log.wait_for(timeout=15, verb="patch", resource="daemonsets", name="canal", since=mark)

@@ -140,7 +140,7 @@ def test_an_upgrade_preview_names_the_changes_and_the_prunes_and_writes_nothing(
     assert any(line.startswith("+") and "calico/node:v3.32.1" in line for line in by_ref[CANAL_DS].diff)
     assert {(p.ref.name, p.action) for p in result.prune} == {(ANP, KEEP), (BANP, DELETE)}
     text = format_text(result)
-    assert f"kept      CustomResourceDefinition {ANP} (kept: 1 object of its kind exists" in text
+    assert f"released  CustomResourceDefinition {ANP} (kept: 1 object of its kind exists" in text
     assert f"pruned    CustomResourceDefinition {BANP}" in text
 
     # What the operator then does agrees with the preview.
