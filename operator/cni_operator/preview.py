@@ -209,8 +209,10 @@ def prune_step(ref: ObjectRef, live: dict | None, count) -> PruneStep | None:
     if ref.kind == "CustomResourceDefinition":
         held = count(live)
         if held != 0:
-            what = ("1 object of its kind exists" if held == 1 else f"{held} objects of its kind exist") if held is not None else \
-                "its objects may not be counted"
+            if held is None:
+                what = "its objects may not be counted"
+            else:
+                what = "1 object of its kind exists" if held == 1 else f"{held} objects of its kind exist"
             return PruneStep(ref, KEEP, f"kept: {what}; no longer labelled managed-by cni-operator, not deleted")
     return PruneStep(ref, DELETE)
 

@@ -283,7 +283,7 @@ def test_help_lists_the_commands():
     assert "docs" not in result.stdout.split("positional arguments")[1].split("options")[0]
 
 
-# ---------------------------------------------------------------- diff (the cluster part: tests/integration/test_cli_diff.py)
+# ---------------------------------------------------------------- diff (with a cluster: integration/test_cli_diff.py)
 
 
 def test_diff_errors_exit_2_with_one_line(write, tmp_path, monkeypatch):

@@ -66,7 +66,8 @@ def test_the_diff_shows_only_the_fields_that_differ_and_names_the_container():
     after = daemonset("quay.io/calico/node:v3.32.1", resourceVersion="8", generation=4)
     lines = object_diff(live, after)
     text = "\n".join(lines)
-    assert "-        image: quay.io/calico/node:v3.31.4" in text and "+        image: quay.io/calico/node:v3.32.1" in text
+    assert "-        image: quay.io/calico/node:v3.31.4" in text
+    assert "+        image: quay.io/calico/node:v3.32.1" in text
     assert "name: calico-node" in text  # which container
     assert "install-cni" not in text and "env" not in text and "resourceVersion" not in text, text
     assert object_diff(live, daemonset(resourceVersion="9", generation=5)) == []
