@@ -1,4 +1,4 @@
-"""`cni-operator`: run the operator, or work offline with a ClusterNetwork file.
+"""`cni-operator`: run the operator, work offline with a ClusterNetwork file, or preview one against a cluster.
 
     cni-operator render -f CR.yaml [--version vX.Y.Z]   the manifests the operator would apply, as multi-document YAML
     cni-operator validate -f CR.yaml                    "valid", or one line per problem naming the field (exit 1)
@@ -10,7 +10,7 @@
     cni-operator run                                    the operator itself
 
 `-f -` reads standard input. User errors (a missing file, bad YAML, an invalid spec) print one message on stderr
-and exit 1, never a traceback; usage errors exit 2.
+and exit 1 (diff: 2, as its 1 means "differences"), never a traceback; usage errors exit 2.
 """
 
 from __future__ import annotations
