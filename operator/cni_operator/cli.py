@@ -1,13 +1,16 @@
-"""`cni-operator`: run the operator, or work offline with a ClusterNetwork file.
+"""`cni-operator`: run the operator, work offline with a ClusterNetwork file, or preview one against a cluster.
 
     cni-operator render -f CR.yaml [--version vX.Y.Z]   the manifests the operator would apply, as multi-document YAML
     cni-operator validate -f CR.yaml                    "valid", or one line per problem naming the field (exit 1)
     cni-operator versions [-o table|yaml|json]          the version catalog
     cni-operator crd                                    the ClusterNetwork CRD (crds/clusternetworks.yaml)
+    cni-operator diff -f CR.yaml [-o text|json]         what the operator would do with CR.yaml on the cluster of
+                                                        the current kubeconfig; writes nothing (exit 0 no
+                                                        differences, 1 differences, 2 error, 3 it would refuse)
     cni-operator run                                    the operator itself
 
 `-f -` reads standard input. User errors (a missing file, bad YAML, an invalid spec) print one message on stderr
-and exit 1, never a traceback; usage errors exit 2.
+and exit 1 (diff: 2, as its 1 means "differences"), never a traceback; usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import yaml
 from . import __version__, api
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+# diff, as kubectl diff: 1 means "there are differences", so its errors exit 2 and a refused spec 3.
+EXIT_DIFFERS, EXIT_DIFF_ERROR, EXIT_REFUSED = 1, 2, 3
 
 
 class UserError(Exception):
@@ -191,16 +196,50 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    # The cluster comes from KUBECONFIG (or ~/.kube/config), or the pod's service account in a cluster.
+def _registry_policy(flag: str | None):
+    """The registry policy from --allowed-registries or the environment variable, as `run` reads it."""
     from .registry_policy import ENV, PolicyError, RegistryPolicy
 
-    if args.allowed_registries is not None:
-        os.environ[ENV] = args.allowed_registries  # the session reads the policy from there
+    if flag is not None:
+        os.environ[ENV] = flag  # the session reads the policy from there
     try:
-        RegistryPolicy.from_env()  # a bad entry stops the start, rather than every pass
+        return RegistryPolicy.from_env()
     except PolicyError as exc:
-        raise UserError(f"{ENV if args.allowed_registries is None else '--allowed-registries'}: {exc}") from None
+        raise UserError(f"{ENV if flag is None else '--allowed-registries'}: {exc}") from None
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .registry_policy import ENV
+
+    documents = _read_documents(args.filename, sys.stdin)
+    if len(documents) != 1:
+        raise UserError(f"diff takes exactly one {api.KIND}; {args.filename} holds {len(documents)} documents")
+    given = args.allowed_registries is not None or bool(os.environ.get(ENV))
+    policy = _registry_policy(args.allowed_registries) if given else None
+    import kubernetes
+    import urllib3
+
+    from . import kube, preview
+
+    try:
+        client = kube.Kube(kube.load_api_client())
+        result = preview.preview(client, documents[0], policy)
+    except kube.KubeError as exc:
+        raise UserError(f"the API server refused a read or a dry-run apply: {exc}") from None
+    except (kubernetes.config.ConfigException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise UserError(f"cannot reach the cluster of the current kubeconfig: {exc}") from None
+    if args.output == "json":
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        sys.stdout.write(preview.format_text(result))
+    if result.refused:
+        return EXIT_REFUSED
+    return EXIT_DIFFERS if result.differs else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # The cluster comes from KUBECONFIG (or ~/.kube/config), or the pod's service account in a cluster.
+    _registry_policy(args.allowed_registries)  # a bad entry stops the start, rather than every pass
     try:
         from . import runner  # imports kopf and cni_operator.handlers itself
     except ImportError as exc:
@@ -229,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cni-operator {__version__}")
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,render,validate,versions,crd}"
+        dest="command", required=True, metavar="{run,render,validate,diff,versions,crd}"
     )
 
     run = commands.add_parser(
@@ -259,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-f", "--filename", required=True, help="ClusterNetwork YAML file, or - for stdin")
     validate.set_defaults(func=cmd_validate)
 
+    diff = commands.add_parser(
+        "diff", help="what the operator would do with a ClusterNetwork on the current cluster; writes nothing",
+        description="Compares a ClusterNetwork file with the cluster of the current kubeconfig: the objects the "
+        "operator would create or change (server-side apply dry runs as field manager cni-operator), those it would "
+        "prune, the CRDs it would keep for their objects, and whether it would refuse the spec. Exit 0: no "
+        "differences, 1: differences, 2: an error, 3: the operator would refuse the spec.")
+    diff.add_argument("-f", "--filename", required=True, help="ClusterNetwork YAML file, or - for stdin")
+    diff.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    diff.add_argument("--allowed-registries", default=None, metavar="LIST",
+                      help="the operator's registry policy, as for run (default: $CNI_OPERATOR_ALLOWED_REGISTRIES; "
+                      "unset: not checked)")
+    diff.set_defaults(func=cmd_diff, error_exit=EXIT_DIFF_ERROR)
+
     versions = commands.add_parser("versions", help="list the version catalog")
     versions.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
     versions.set_defaults(func=cmd_versions)
@@ -277,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"cni-operator {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return getattr(args, "error_exit", EXIT_INVALID)
     except BrokenPipeError:
         # `cni-operator render ... | head`: the reader left; exit quietly without a traceback at shutdown.
         devnull = os.open(os.devnull, os.O_WRONLY)

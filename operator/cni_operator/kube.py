@@ -136,6 +136,14 @@ class Kube:
             "PATCH", object_path(ObjectRef.of(obj)), query=query, body=obj, content_type="application/apply-patch+yaml"
         )
 
+    def dry_run_apply(self, obj: dict) -> dict:
+        """What apply(obj) would make of the object, computed by the API server (dryRun=All: admission, defaulting
+        and field ownership as for the real write, nothing stored). Needs the same create/patch rights as apply."""
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("dryRun", "All")]
+        return self._call(
+            "PATCH", object_path(ObjectRef.of(obj)), query=query, body=obj, content_type="application/apply-patch+yaml"
+        )
+
     def delete(self, ref: ObjectRef) -> bool:
         """Delete in the background (dependents via GC). False when it was already gone."""
         try:

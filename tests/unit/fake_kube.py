@@ -103,6 +103,16 @@ class FakeKube:
             merged = merge(live, {k: v for k, v in obj.items() if k != "status"})
             return self._store(merged, previous=live)
 
+    def dry_run_apply(self, obj: dict) -> dict:
+        """What apply would return, nothing stored (recorded as "dry-run", which is not a write)."""
+        ref = ObjectRef.of(obj)
+        with self._lock:
+            self._record("dry-run", ref, obj)
+            live = self.objects.get(ref)
+            if live is None:
+                return copy.deepcopy(obj)
+            return merge(live, {k: v for k, v in obj.items() if k != "status"})
+
     def delete(self, ref: ObjectRef) -> bool:
         with self._lock:
             self._record("delete", ref)

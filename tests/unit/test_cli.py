@@ -281,3 +281,22 @@ def test_help_lists_the_commands():
     for command in ("run", "render", "validate", "versions", "crd"):
         assert command in result.stdout
     assert "docs" not in result.stdout.split("positional arguments")[1].split("options")[0]
+
+
+# ---------------------------------------------------------------- diff (with a cluster: integration/test_cli_diff.py)
+
+
+def test_diff_errors_exit_2_with_one_line(write, tmp_path, monkeypatch):
+    missing = cli("diff", "-f", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and missing.stderr.startswith("cni-operator diff: cannot read"), missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    unreachable = cli("diff", "-f", write(MKS))
+    assert unreachable.returncode == 2, (unreachable.returncode, unreachable.stderr)
+    assert "cannot reach the cluster of the current kubeconfig" in unreachable.stderr
+    assert_no_traceback(unreachable)
+
+    bad_policy = cli("diff", "-f", write(MKS), "--allowed-registries", "Not A Registry")
+    assert bad_policy.returncode == 2 and "--allowed-registries: " in bad_policy.stderr, bad_policy.stderr
