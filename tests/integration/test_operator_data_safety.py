@@ -83,7 +83,7 @@ def test_upgrade_keeps_the_crd_of_users_admin_network_policies(cluster, start_op
     wait_for(lambda: _crd(cluster, "baselineadminnetworkpolicies.policy.networking.k8s.io") is None, timeout=60,
              what="the empty BaselineAdminNetworkPolicy CRD pruned")
     retained = wait_for(lambda: events_for(cluster, "CRDRetained"), timeout=10, what="the CRDRetained Event")
-    assert any(ANP_CRD in e["message"] and "1 objects of its kind exist" in e["message"] for e in retained), retained
+    assert any(ANP_CRD in e["message"] and "1 object of its kind exists" in e["message"] for e in retained), retained
 
 
 def test_delete_policy_keeps_crds_that_hold_users_policies_and_pools(cluster, start_operator, wait_for,

@@ -60,7 +60,8 @@ class Announcer:
     def retained(self, cr: dict, retained: list[tuple[ObjectRef, int | None]]) -> None:
         """One Warning per CRD a prune or a delete kept because objects of its kind exist."""
         for ref, count in retained:
-            held = f"{count} objects of its kind exist" if count is not None else "cni-operator may not count its objects"
+            held = ("cni-operator may not count its objects" if count is None else
+                    f"{count} object of its kind exists" if count == 1 else f"{count} objects of its kind exist")
             self.say(cr, WARNING, "CRDRetained",
                      f"kept {ref.describe()} instead of deleting it: {held}, and deleting a CRD deletes them all. "
                      f"It is no longer managed by cni-operator; delete it yourself once they are migrated or unneeded.")
