@@ -24,9 +24,9 @@ from typing import Any
 import kopf
 import kubernetes
 
-from . import metrics, probes
+from . import api, metrics, probes
 from .handlers import CRD_NAME  # importing handlers registers them with kopf
-from .kube import Kube
+from .kube import Kube, KubeError
 from .metrics import METRICS
 from .objects import CNI_NAMESPACE, ObjectRef
 from .session.leader import LeaseKeeper
@@ -159,8 +159,9 @@ async def _acquire(keeper: LeaseKeeper, stop: _Stop) -> bool:
 
 
 async def _wait_for_crd(kube: Kube, health: probes.Health, stop: _Stop, log: logging.Logger) -> str | None:
-    """The CRD's uid once it is Established (a terminating one still counts: its objects' finalizers need us), or
-    None when told to stop first."""
+    """The CRD's uid once it is Established and its objects can be listed (a new CRD's storage answers 429 for a
+    moment after that, which kopf would log as an error), or None when told to stop first. A terminating CRD still
+    counts: the finalizers of its objects need the operator."""
     said = ""
     while True:
         crd = None
@@ -169,16 +170,22 @@ async def _wait_for_crd(kube: Kube, health: probes.Health, stop: _Stop, log: log
             problem = "" if crd is not None and _established(crd) else (
                 f"the ClusterNetwork CRD {CRD_NAME} is not installed" if crd is None else
                 f"the ClusterNetwork CRD {CRD_NAME} is not Established yet")
+            if not problem:
+                await asyncio.to_thread(kube.list, f"{api.GROUP}/{api.VERSION}", api.KIND)
+        except KubeError as exc:
+            problem = f"the ClusterNetwork CRD {CRD_NAME} is not served yet: {exc}" if crd is not None and \
+                _established(crd) else f"cannot read the ClusterNetwork CRD {CRD_NAME}: {exc}"
         except Exception as exc:  # noqa: BLE001 - the API server is away: keep looking, and say so
             problem = f"cannot read the ClusterNetwork CRD {CRD_NAME}: {exc}"
         health.problem("crd", problem or None)
         if not problem:
             if said:
-                log.info("the ClusterNetwork CRD %s is Established: serving ClusterNetworks", CRD_NAME)
+                log.info("the ClusterNetwork CRD %s is served: serving ClusterNetworks", CRD_NAME)
             return crd["metadata"]["uid"]
         if problem != said:
-            log.warning("%s; waiting for it (/healthz answers 503 meanwhile). Install it with kubectl apply "
-                        "--server-side -f crds/clusternetworks.yaml, or the chart's crds/", problem)
+            hint = "; install it with kubectl apply --server-side -f crds/clusternetworks.yaml, or the chart's crds/" \
+                if crd is None else ""
+            log.warning("%s; waiting for it (/healthz answers 503 meanwhile)%s", problem, hint)
             said = problem
         if await stop.sleep(CRD_POLL_SECONDS):
             return None
