@@ -126,8 +126,9 @@ def summary(r: dict) -> str:
                          ratio(lat["cr_p50"] / lat["ds_p50"]), "-", "-"])
     idle = r.get("idle")
     if idle:
-        rows.append([f"3. operator writes in {idle['seconds']:.0f} s idle", str(idle["writes"]), "-", "-", "0",
-                     "met" if idle["writes"] == 0 else f"**missed** ({writes_text(idle['by_kind'])})"])
+        renewals = f" (+{idle['lease_renewals']} Lease renewals)" if idle.get("lease_renewals") else ""
+        rows.append([f"3. operator writes in {idle['seconds']:.0f} s idle", f"{idle['writes']}{renewals}", "-", "-",
+                     "0", "met" if idle["writes"] == 0 else f"**missed** ({writes_text(idle['by_kind'])})"])
     for change in r.get("per_change", []):
         rows.append([f"3. writes for one change: {change['change']}", str(change["writes"]), "-", "-", "-", "-"])
     rnd = r.get("render")
@@ -231,8 +232,9 @@ def writes_section(r: dict) -> str:
         ("From the API server's audit log, user `system:serviceaccount:kube-system:cni-operator-bench` (the operator "
          "under the chart's RBAC), verbs create/update/patch/delete.\n"),
         (f"Idle, CNI Ready, nothing changing, {idle['seconds']:.0f} s: **{idle['writes']} writes** (target 0, "
-         f"{verdict}); {idle['passes']:.0f} reconcile passes, {idle['cpu_seconds']:.2f} CPU seconds, "
-         f"RSS {idle['rss_mib']:.0f} MiB.\n"),
+         f"{verdict}), besides {idle.get('lease_renewals', 0)} renewals of the operator's Lease (the one write "
+         f"an idle operator makes by design); {idle['passes']:.0f} reconcile passes, "
+         f"{idle['cpu_seconds']:.2f} CPU seconds, RSS {idle['rss_mib']:.0f} MiB.\n"),
         ("One change at a time, counted until the ClusterNetwork is Ready with Progressing=False for the new "
          "generation and no pass has started for 2 s:\n"),
         table(["change", "writes", "CNI objects", "status patches", "Events", "passes", "settled after"], rows)

@@ -249,6 +249,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             runner.run(
                 standalone=args.standalone,
                 health_port=args.health_port,
+                health_address=args.health_bind_address,
+                metrics_port=args.metrics_port,
+                metrics_address=args.metrics_bind_address,
                 priority=args.priority,
                 verbose=args.verbose,
             )
@@ -275,7 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run the operator (in a cluster, or against the current kubeconfig)"
     )
     run.add_argument("--standalone", action="store_true", help="no peering: only for a single replica")
-    run.add_argument("--health-port", type=int, default=None, help="liveness endpoint port; 0 turns it off")
+    run.add_argument("--health-port", type=int, default=None,
+                     help="/healthz port (default $CNI_OPERATOR_HEALTH_PORT, else 8080); 0 turns it off")
+    run.add_argument("--health-bind-address", default=None, metavar="IP",
+                     help="address /healthz listens on (default $CNI_OPERATOR_HEALTH_BIND_ADDRESS, else 127.0.0.1)")
+    run.add_argument("--metrics-port", type=int, default=None,
+                     help="/metrics port (default $CNI_OPERATOR_METRICS_PORT, else off)")
+    run.add_argument("--metrics-bind-address", default=None, metavar="IP",
+                     help="address /metrics listens on (default $CNI_OPERATOR_METRICS_BIND_ADDRESS, else 127.0.0.1)")
     run.add_argument("--priority", type=int, default=None, help="peering priority (default random)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.add_argument("--allowed-registries", default=None, metavar="LIST",

@@ -21,7 +21,6 @@ import kopf
 
 from . import api
 from .kube import Kube, load_api_client
-from .metrics import start_server
 from .objects import ANNOTATION_PREFIX, MANAGED
 from .providers import is_cni_pod
 from .session import ClusterSession
@@ -42,8 +41,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 15
-    # No namespace/CRD scanning: the served namespace is known (kube-system) and every resource we watch exists at
-    # startup, so kopf needs no cluster-wide list/watch of namespaces (and the chart does not grant it).
+    # No namespace/CRD scanning: the served namespace is known (kube-system), so kopf needs no cluster-wide list/watch
+    # of namespaces (and the chart does not grant it). kopf then watches only the resources that exist at startup:
+    # the runner starts it once the ClusterNetwork CRD is Established, and ends the process when the CRD goes
+    # (clusternetwork_crd below), so a new process picks it up when it is back.
     settings.scanning.disabled = True
     # Events are posted deliberately by the session; kopf's log-to-Event bridge would write on every handler run.
     settings.posting.enabled = False
@@ -59,18 +60,30 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
         Kube(load_api_client()), name="in-cluster", singleton=api.SINGLETON_NAME,
         min_interval=float(os.environ.get("CNI_OPERATOR_MIN_INTERVAL", "1.0")),
         peering=memo.get("peering"), logger=logging.getLogger("cni_operator"), complete_kinds=COMPLETE_KINDS,
-        spec_quiet=float(os.environ.get("CNI_OPERATOR_SPEC_QUIET_SECONDS", "2.0")))
+        spec_quiet=float(os.environ.get("CNI_OPERATOR_SPEC_QUIET_SECONDS", "2.0")),
+        may_act=memo.lease.held if memo.get("lease") is not None else None)
     await memo.session.start()
-    port = int(os.environ.get("CNI_OPERATOR_METRICS_PORT", "0") or 0)
-    memo.metrics = await start_server(port) if port else None
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_) -> None:
-    if memo.get("metrics") is not None:
-        await memo.metrics.cleanup()
     if memo.get("session") is not None:
         await memo.session.stop()
+
+
+# ---- the ClusterNetwork CRD itself: deleted or replaced, kopf stops serving it; the runner ends the process
+
+CRD_NAME = f"{api.PLURAL}.{api.GROUP}"
+
+
+def _is_our_crd(name, **_) -> bool:
+    return name == CRD_NAME
+
+
+@kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions", when=_is_our_crd)
+async def clusternetwork_crd(event, body, memo: kopf.Memo, **_) -> None:
+    if memo.get("crd_event") is not None:
+        memo.crd_event(event.get("type"), dict(body))
 
 
 def _deleted(event: dict) -> bool:

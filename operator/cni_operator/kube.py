@@ -44,6 +44,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): Kind("priorityclasses", False),
     ("cni-operator.io/v1alpha1", "ClusterNetwork"): Kind("clusternetworks", False),
     ("kopf.dev/v1", "KopfPeering"): Kind("kopfpeerings", True),
+    ("coordination.k8s.io/v1", "Lease"): Kind("leases", True),
 }
 
 
@@ -143,6 +144,17 @@ class Kube:
         return self._call(
             "PATCH", object_path(ObjectRef.of(obj)), query=query, body=obj, content_type="application/apply-patch+yaml"
         )
+
+    def create(self, obj: dict) -> dict:
+        """POST: fails with 409 when the object exists (how two processes racing for one Lease learn who won)."""
+        ref = ObjectRef.of(obj)
+        return self._call("POST", collection_path(ref.api_version, ref.kind, ref.namespace), body=obj,
+                          content_type="application/json")
+
+    def replace(self, obj: dict) -> dict:
+        """PUT of a whole object read before: fails with 409 when its metadata.resourceVersion is no longer current,
+        so a write based on what someone else has since changed never lands."""
+        return self._call("PUT", object_path(ObjectRef.of(obj)), body=obj, content_type="application/json")
 
     def delete(self, ref: ObjectRef) -> bool:
         """Delete in the background (dependents via GC). False when it was already gone."""

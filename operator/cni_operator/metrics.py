@@ -62,9 +62,10 @@ METRICS.describe("cni_operator_drift_reverts_total", "counter", "Managed objects
 METRICS.describe("cni_operator_status_patches_total", "counter", "ClusterNetwork status patches.")
 METRICS.describe("cni_operator_cni_pods_ready", "gauge", "CNI pods Ready.")
 METRICS.describe("cni_operator_cni_pods_desired", "gauge", "CNI pods desired (one per node).")
+METRICS.describe("cni_operator_lease_held", "gauge", "1 while this process holds the Lease and may write, else 0.")
 
 
-async def start_server(port: int, host: str = "0.0.0.0") -> web.AppRunner:
+async def start_server(port: int, host: str = "127.0.0.1") -> web.AppRunner:
     async def handle(_: web.Request) -> web.Response:
         return web.Response(text=METRICS.exposition(), content_type="text/plain", charset="utf-8")
 

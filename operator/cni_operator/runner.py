@@ -1,18 +1,32 @@
-"""`cni-operator run`: start kopf with our handlers and explicit settings.
+"""`cni-operator run`: check what it needs, then serve /healthz and /metrics, take the Lease, wait for the CRD, run kopf.
 
-Namespaced resources are watched in the CNI namespace only (kube-system, where upstream's manifests put the CNI), so the operator needs a Role there rather
-than cluster-wide rights on ConfigMaps, Pods or DaemonSets; cluster-scoped ones (ClusterNetwork, Nodes, CRDs,
-ClusterRoles) are watched cluster-wide. Replicas coordinate through kopf peering (a KopfPeering object in the CNI
-namespace): each gets a random priority, so exactly one acts and the others wait, never two with equal priority.
+Namespaced resources are watched in the CNI namespace only (kube-system, where upstream's manifests put the CNI), so
+the operator needs a Role there rather than cluster-wide rights on ConfigMaps, Pods or DaemonSets; cluster-scoped ones
+(ClusterNetwork, Nodes, CRDs, ClusterRoles) are watched cluster-wide.
+
+Who acts: every process first takes the Lease kube-system/cni-operator (`session/leader.py`) and writes nothing before
+it holds it, so a second `cni-operator run` next to a running operator waits instead of acting. With replicas, kopf's
+peering (a KopfPeering object, each replica a random priority) is kept as a second guard: it keeps apart a replica of
+an operator version from before the Lease during a rolling upgrade.
+
+The process ends, with a line saying why, on SIGTERM (exit 0, Lease released so a successor takes over at once), when
+the ClusterNetwork CRD is deleted (exit 3: kopf cannot watch a resource that appears again, a new process can), and
+when the Lease is lost (exit 4, at once: another process may already be acting).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import logging
 import os
 import random
+import socket
 import sys
+
+from . import lifecycle
+from .lifecycle import EXIT_LEASE_LOST
 
 PEERING_NAME = os.environ.get("CNI_OPERATOR_PEERING_NAME", "cni-operator")
 
@@ -69,46 +83,110 @@ def configure_logging(fmt: str, verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def run(*, standalone: bool = False, health_port: int | None = None, priority: int | None = None,
-        verbose: bool = False) -> int:
-    import kopf
+# ---------------------------------------------------------------- what the process needs before it starts
 
-    from . import __version__, handlers  # noqa: F401  (registers the handlers)
-    from .objects import CNI_NAMESPACE
-    from .session.peering import Peering
+def endpoint(what: str, flag: str, host: str | None, port: int | None, default_port: int) -> lifecycle.Endpoint:
+    """The flag's value, else CNI_OPERATOR_<WHAT>_BIND_ADDRESS / _PORT, else loopback and DEFAULT_PORT: the pod uses
+    the node's network, so anything but loopback is reachable from wherever the node is."""
+    env = f"CNI_OPERATOR_{what.upper()}"
+    host = host or os.environ.get(f"{env}_BIND_ADDRESS") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise StartupError(f"{flag} (or {env}_BIND_ADDRESS) must be an IP address such as 127.0.0.1 (the node "
+                           f"only, the default), 0.0.0.0 (every interface) or the pod's IP; got {host!r}") from None
+    if port is None:
+        raw = os.environ.get(f"{env}_PORT", "")
+        try:
+            port = int(raw) if raw else default_port
+        except ValueError:
+            raise StartupError(f"{env}_PORT must be a port number (0: off), not {raw!r}") from None
+    if not 0 <= port <= 65535:
+        raise StartupError(f"the {what} port must be between 0 (off) and 65535, not {port}")
+    return lifecycle.Endpoint(host, port)
+
+
+def credentials():
+    """The API client, or a StartupError saying in one line what is missing (never a traceback)."""
+    import kubernetes
+
+    from .kube import load_api_client
+
+    try:
+        return load_api_client()
+    except kubernetes.config.ConfigException as exc:
+        if "No configuration found" in str(exc):
+            if os.environ.get("KUBECONFIG"):
+                raise StartupError(f"no Kubernetes credentials: KUBECONFIG={os.environ['KUBECONFIG']} names no "
+                                   "readable kubeconfig; point it at one, or run inside a cluster") from None
+            raise StartupError("no Kubernetes credentials: set KUBECONFIG or run inside a cluster") from None
+        raise StartupError(f"cannot use the Kubernetes credentials: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a malformed kubeconfig raises whatever its parser raises
+        raise StartupError(f"cannot use the Kubernetes credentials ({os.environ.get('KUBECONFIG') or '~/.kube/config'}): "
+                           f"{exc}") from None
+
+
+def lease_identity() -> str:
+    from .session.lease import identity
+
+    return identity(os.environ.get("POD_NAME") or socket.gethostname(), os.getpid())
+
+
+# ---------------------------------------------------------------- run
+
+def run(*, standalone: bool = False, health_port: int | None = None, health_address: str | None = None,
+        metrics_port: int | None = None, metrics_address: str | None = None, priority: int | None = None,
+        verbose: bool = False) -> int:
+    from .session.lease import DEFAULT_NAME, LeaseTiming, parse_duration
 
     configure_logging(os.environ.get("CNI_OPERATOR_LOG_FORMAT", "plain"), verbose)
-    if health_port is None:
-        health_port = int(os.environ.get("CNI_OPERATOR_HEALTH_PORT", "8080"))
-    liveness = f"http://0.0.0.0:{health_port}/healthz" if health_port else None
-    priority = priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1)
-    memo = kopf.Memo()
-    if not standalone:
-        ensure_peering_object(CNI_NAMESPACE)
-        memo.peering = Peering(PEERING_NAME, CNI_NAMESPACE, priority)
-    logging.getLogger("cni_operator").info(
-        "cni-operator %s starting: mode in-cluster, cluster %s, identity %s, %s", __version__, _server(),
-        _identity(), "standalone" if standalone else f"peering {CNI_NAMESPACE}/{PEERING_NAME} priority {priority}")
-    kopf.run(
-        clusterwide=False,
-        namespaces=[CNI_NAMESPACE],
-        standalone=standalone,
-        peering_name=None if standalone else PEERING_NAME,
-        priority=priority,
-        liveness_endpoint=liveness,
-        memo=memo,
-    )
-    return 0
-
-
-def _server() -> str:
-    """The API server this process talks to, for the start-up line."""
+    # Settings first, then the credentials: a mistake in either is one line, before anything is contacted.
+    health = endpoint("health", "--health-bind-address", health_address, health_port, 8080)
+    metrics = endpoint("metrics", "--metrics-bind-address", metrics_address, metrics_port, 0)
     try:
-        from .kube import load_api_client
+        timing = LeaseTiming(parse_duration(os.environ.get("CNI_OPERATOR_LEASE_DURATION")))
+    except ValueError as exc:
+        raise StartupError(f"CNI_OPERATOR_LEASE_DURATION: {exc}") from None
+    plan = lifecycle.Plan(
+        api_client=credentials(),
+        health=health,
+        metrics=metrics,
+        standalone=standalone,
+        priority=priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1),
+        peering_name=PEERING_NAME,
+        lease_name=os.environ.get("CNI_OPERATOR_LEASE_NAME") or DEFAULT_NAME,
+        lease_timing=timing,
+        identity=lease_identity(),
+        startup_line=_startup_line,
+        ensure_peering=ensure_peering_object,
+        on_lease_lost=_lease_lost,
+    )
+    try:
+        return asyncio.run(lifecycle.operate(plan))
+    except lifecycle.CannotListen as exc:
+        raise StartupError(str(exc)) from None
 
-        return load_api_client().configuration.host
-    except Exception as exc:  # noqa: BLE001 - the start-up line must not be what fails
-        return f"unknown ({exc})"
+
+def _startup_line(plan: lifecycle.Plan) -> str:
+    from . import __version__
+    from .objects import CNI_NAMESPACE
+
+    mode = "standalone" if plan.standalone else \
+        f"peering {CNI_NAMESPACE}/{plan.peering_name} priority {plan.priority}"
+    return (f"cni-operator {__version__} starting: mode in-cluster, cluster {plan.api_client.configuration.host}, "
+            f"identity {_identity()}, {mode}, lease {CNI_NAMESPACE}/{plan.lease_name} as {plan.identity} "
+            f"({plan.lease_timing.duration}s), /healthz on {plan.health}, /metrics on {plan.metrics}")
+
+
+def _lease_lost(reason: str) -> None:
+    """From the renewing thread: end the process now. Whatever is in flight must not land after another process may
+    have taken over, and a clean shutdown would take longer than the margin left before the Lease expires."""
+    logging.getLogger("cni_operator").error(
+        "lost the Lease: %s; exiting with code %d at once so that two operators never write together (a restarted "
+        "operator waits for the Lease again)", reason, EXIT_LEASE_LOST)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(EXIT_LEASE_LOST)
 
 
 def _identity() -> str:

@@ -220,7 +220,7 @@ def test_install_md_removal_leaves_nothing_of_the_bundle_but_crds_and_clusternet
 ):
     """install.md: the zero-touch command with install-mks.yaml, then "Removing the operator" for the bundle, as
     written. Everything the bundle created must be gone except what the page says stays: the CRDs and the
-    ClusterNetwork. A KopfPeering the operator may have created goes too."""
+    ClusterNetwork. The KopfPeering and the Lease the operator creates go too."""
     if cluster.kubectl("get", "clusternetworks.cni-operator.io", "default", "--ignore-not-found", "-o", "name",
                        check=False).stdout.strip():  # fmt: skip
         pytest.skip("ClusterNetwork `default` exists already (held by another test); it is a singleton")
@@ -248,12 +248,14 @@ def test_install_md_removal_leaves_nothing_of_the_bundle_but_crds_and_clusternet
         assert _exists(cluster, d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")), d[
             "metadata"
         ]
-    # The operator makes this one itself when it runs more than one replica; the removal must cover it too.
-    cluster.kubectl("apply", "--server-side", "-f", "-",
-                    input=yaml.safe_dump({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering",
-                                          "metadata": {"name": "cni-operator", "namespace": "kube-system"}}))  # fmt: skip
-    cleanup.add(cluster.kubectl, "delete", "kopfpeering", "cni-operator", "-n", "kube-system", "--ignore-not-found",
-                check=False)  # fmt: skip
+    # The operator makes these itself (the KopfPeering when it runs more than one replica, the Lease always; the fake
+    # nodes run no container, so here they are made by hand): the removal must cover them too.
+    for made in ({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering"},
+                 {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": "gone_1"}}):
+        cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(
+            {**made, "metadata": {"name": "cni-operator", "namespace": "kube-system"}}))
+        cleanup.add(cluster.kubectl, "delete", made["kind"].lower(), "cni-operator", "-n", "kube-system",
+                    "--ignore-not-found", check=False)  # fmt: skip
 
     removed = sh(removal, env)
     assert removed.returncode == 0, explain(removed)
@@ -264,6 +266,7 @@ def test_install_md_removal_leaves_nothing_of_the_bundle_but_crds_and_clusternet
                 and _exists(cluster, d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))]  # fmt: skip
         assert not left, f"left behind by the documented removal: {left}"
         assert not _exists(cluster, "kopfpeering", "cni-operator", "kube-system"), "KopfPeering left behind"
+        assert not _exists(cluster, "lease", "cni-operator", "kube-system"), "the operator's Lease left behind"
         return True
 
     wait_for(only_crds_and_clusternetwork_left, timeout=60, what="the bundle's objects to be gone")

@@ -102,7 +102,9 @@ def test_helm_install_schedules_the_operator_on_a_node_without_a_cni(cluster, cl
     cluster.rbac.read_namespaced_role_binding(fullname, CNI_NAMESPACE)
     cluster.rbac.read_namespaced_role(f"{fullname}-events", "default")  # Events of a cluster-scoped object
     cluster.core.read_namespaced_service_account(fullname, namespace)
-    cluster.core.read_namespaced_service(f"{fullname}-metrics", namespace)
+    # No Service by default: /metrics listens on the node's loopback (docs/operations.md, metrics and endpoints).
+    services = cluster.core.list_namespaced_service(namespace, label_selector=f"app.kubernetes.io/instance={release}")
+    assert not services.items, [s.metadata.name for s in services.items]
     cluster.custom.get_namespaced_custom_object("kopf.dev", "v1", CNI_NAMESPACE, "kopfpeerings", release)
 
     # The operator pod lands on the NotReady, network-unavailable, uninitialized control-plane node.

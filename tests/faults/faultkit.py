@@ -28,6 +28,7 @@ from cni_operator.render import render
 from tests.harness.audit import AuditFollower, is_write
 from tests.harness.clusternetwork import condition, get_clusternetwork
 from tests.harness.managed import CNI_NAMESPACE, MANAGED_SELECTOR
+from tests.harness.operator import is_lease_write
 from tests.harness.polling import wait_for
 
 # Iterations of each SIGKILL loop, and the seed every random choice in this tier derives from.
@@ -193,6 +194,12 @@ def status_changes(before: dict, after: dict) -> list[str]:
 # ------------------------------------------------------------------------------------------- kill at a write
 
 
+def acting_writes(entries: list[dict], user: str) -> list[dict]:
+    """USER's writes among audit ENTRIES, without its Lease renewals (they come every few seconds whatever the
+    operator is doing, so they mark no point of an install)."""
+    return [e for e in entries if is_write(e, user) and not is_lease_write(e)]
+
+
 def kill_after_writes(process, follower: AuditFollower, user: str, k: int, jitter: float,
                       timeout: float = 60) -> int:
     """SIGKILL PROCESS once USER has made K writes (then JITTER seconds more); return the writes seen by then.
@@ -203,7 +210,7 @@ def kill_after_writes(process, follower: AuditFollower, user: str, k: int, jitte
     seen, last_write = 0, time.monotonic()
     deadline = time.monotonic() + timeout
     while seen < k:
-        new = [e for e in follower.poll() if is_write(e, user)]
+        new = acting_writes(follower.poll(), user)
         if new:
             seen += len(new)
             last_write = time.monotonic()
@@ -216,4 +223,4 @@ def kill_after_writes(process, follower: AuditFollower, user: str, k: int, jitte
         time.sleep(jitter)  # the fault's position between two writes, not synchronisation
     process.proc.send_signal(signal.SIGKILL)
     process.proc.wait(10)
-    return seen + len([e for e in follower.poll() if is_write(e, user)])
+    return seen + len(acting_writes(follower.poll(), user))

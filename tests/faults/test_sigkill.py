@@ -1,7 +1,7 @@
 """SIGKILL the operator at random points of an install and of an upgrade; a restarted operator converges to exactly
 the rendered inventory (faultkit.check_converged).
 
-A "point" is chosen by the operator's own writes: the kill lands after its k-th write (audit log, polled every few
+A "point" is chosen by the operator's own writes (its Lease renewals aside): the kill lands after its k-th write (audit log, polled every few
 milliseconds) plus a random few milliseconds, with k uniform over every write the step makes, so kills hit the
 start, the middle (some objects applied, the inventory not yet in status) and the end (status being written).
 """
@@ -29,6 +29,9 @@ from tests.harness.reset import reset_cluster
 MKS = {"clusterType": "mks"}
 V31 = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}
 V32 = {"clusterType": "mks", "cni": {"version": "v3.32.1"}}
+# The operator started after a SIGKILL has a new identity and waits for the dead one's Lease to expire (a restarted
+# container of the same pod would take it back at once): a 10 s Lease keeps that wait short.
+LEASE = 10
 ANP_CRDS = {"adminnetworkpolicies.policy.networking.k8s.io", "baselineadminnetworkpolicies.policy.networking.k8s.io"}
 CNP_CRDS = {"clusternetworkpolicies.policy.networking.k8s.io"}
 
@@ -46,7 +49,7 @@ def _step_with_kill(cluster, audit_log, start_operator, operator, spec: dict, k:
     seen = kill_after_writes(operator, follower, OPERATOR_USER, k, jitter)
     at_kill = count_managed(cluster)
     started = time.monotonic()
-    operator = start_operator()
+    operator = start_operator(lease_duration=LEASE)
     wait_converged(cluster, spec, timeout=90)
     return operator, seen, at_kill, time.monotonic() - started
 
@@ -67,7 +70,7 @@ def test_sigkill_during_install_converges_to_the_rendered_inventory(cluster, sta
     for i in range(ITERATIONS):
         if i:
             reset_cluster(cluster)
-        operator = start_operator()
+        operator = start_operator(lease_duration=LEASE)
         k, jitter = random.randint(0, span), random.uniform(0, 0.02)
         operator, seen, at_kill, took = _step_with_kill(cluster, audit_log, start_operator, operator, MKS, k, jitter)
         rows.append((k, seen, at_kill, took))
@@ -77,7 +80,7 @@ def test_sigkill_during_install_converges_to_the_rendered_inventory(cluster, sta
 
 def test_sigkill_during_upgrade_and_downgrade_converges_and_prunes(cluster, start_operator, audit_log):
     random = rng("upgrade")
-    operator = start_operator()
+    operator = start_operator(lease_duration=LEASE)
     assert apply_clusternetwork(cluster, V31).returncode == 0
     wait_converged(cluster, V31, timeout=90)
     assert ANP_CRDS <= _crds(cluster)

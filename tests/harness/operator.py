@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,15 +28,17 @@ from .repo import REPO, toolchain
 
 OPERATOR_SA = "cni-operator-test"  # the test tiers' operator identity
 OPERATOR_USER = service_account_user(CNI_NAMESPACE, OPERATOR_SA)
+LEASE_NAME = "cni-operator"  # the Lease every operator process takes before it acts (session/lease.py)
 # The console script of the interpreter running us (the venv's), so the operator is the checkout's code.
 CLI = str(Path(sys.executable).parent / "cni-operator")
 
 
-def chart_rbac() -> str:
-    """The ClusterRoles and Roles exactly as the chart renders them with default values (both CNIs' rights)."""
+def chart_rbac(*set_values: str) -> str:
+    """The ClusterRoles and Roles exactly as the chart renders them with default values (both CNIs' rights) (or helm --set SET_VALUES)."""
+    sets = [arg for value in set_values for arg in ("--set", value)]
     out = subprocess.run(
         [str(toolchain.resolve("helm")), "template", "cni-operator", str(REPO / "charts" / "cni-operator"),
-         "--namespace", CNI_NAMESPACE, "--show-only", "templates/rbac.yaml"],
+         "--namespace", CNI_NAMESPACE, "--show-only", "templates/rbac.yaml", *sets],
         check=True, capture_output=True, text=True,
     ).stdout
     docs = [d for d in yaml.safe_load_all(out) if d and d.get("kind") in ("ClusterRole", "Role")]
@@ -66,27 +69,43 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    """One `cni-operator run` process: started when /metrics answers, its log in LOG_PATH."""
+    """One `cni-operator run` process, its log in LOG_PATH. start() returns once it holds the Lease (its /metrics
+    says so), or, with active=False, once /metrics answers (a second operator that waits for the Lease).
+
+    LEASE_DURATION shortens the Lease (CNI_OPERATOR_LEASE_DURATION; the operator's default is 60 s) where a test
+    SIGKILLs an operator and starts another: the new one waits for the dead one's Lease to expire."""
 
     def __init__(self, kubeconfig: Path, log_path: Path, *, standalone: bool = True, priority: int | None = None,
-                 env: dict | None = None):
+                 env: dict | None = None, lease_duration: int | None = None, health: bool = False):
         self.kubeconfig, self.log_path = kubeconfig, log_path
         self.standalone, self.priority = standalone, priority
         self.metrics_port = free_port()
+        self.health_port = free_port() if health else 0
+        self.lease_duration = lease_duration
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> OperatorProcess:
+    @property
+    def pod_name(self) -> str:
+        """What it calls itself (POD_NAME): its Lease holder identity is this and its pid."""
+        return f"cni-operator-test-{self.metrics_port}"
+
+    @property
+    def identity(self) -> str:
+        return f"{self.pod_name}_{self.pid}"
+
+    def start(self, *, active: bool = True) -> OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_SERVICE")}
         env.update({
             "KUBECONFIG": str(self.kubeconfig),
             "POD_NAMESPACE": CNI_NAMESPACE,
-            "POD_NAME": f"cni-operator-test-{self.metrics_port}",
-            "CNI_OPERATOR_HEALTH_PORT": "0",
+            "POD_NAME": self.pod_name,
+            "CNI_OPERATOR_HEALTH_PORT": str(self.health_port),
             "CNI_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            **({"CNI_OPERATOR_LEASE_DURATION": str(self.lease_duration)} if self.lease_duration else {}),
             **self.extra_env,
         })
-        args = [CLI, "run", "--health-port", "0"]
+        args = [CLI, "run", "--health-port", str(self.health_port)]
         if self.standalone:
             args.append("--standalone")
         if self.priority is not None:
@@ -94,6 +113,9 @@ class OperatorProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         wait_for(self._serving, timeout=30, what="the operator to start serving /metrics")
+        if active:
+            wait_for(self.holds_lease, timeout=30 + (self.lease_duration or 60),
+                     what="the operator to take the Lease (does another operator hold it? see the log)")
         return self
 
     def _serving(self) -> bool:
@@ -103,6 +125,18 @@ class OperatorProcess:
                 return response.status == 200
         except OSError:
             return False  # not listening yet
+
+    def holds_lease(self) -> bool:
+        assert self.alive(), f"the operator exited with {self.proc.returncode}:\n{self.log_tail()}"
+        return self.metrics().get("cni_operator_lease_held") == 1
+
+    def healthz(self) -> tuple[int, str]:
+        """GET /healthz (started with health=True): the status code and the body."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
@@ -116,6 +150,13 @@ class OperatorProcess:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def exit_code(self, timeout: float) -> int:
+        """Wait (up to TIMEOUT seconds) for the process to end by itself; its exit code."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the operator did not exit within {timeout:.0f}s:\n{self.log_tail()}") from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
         if not self.alive():
@@ -166,11 +207,11 @@ class Operators:
         self.kubeconfig, self.workdir = kubeconfig, workdir
         self.started: list[OperatorProcess] = []
 
-    def start(self, **kwargs) -> OperatorProcess:
-        """start(**OperatorProcess kwargs) -> a running operator."""
+    def start(self, *, active: bool = True, **kwargs) -> OperatorProcess:
+        """start(active=True, **OperatorProcess kwargs) -> a running operator (holding the Lease when ACTIVE)."""
         process = OperatorProcess(self.kubeconfig, self.workdir / f"operator-{len(self.started)}.log", **kwargs)
         self.started.append(process)
-        return process.start()
+        return process.start(active=active)
 
     def stop_all(self) -> None:
         for process in self.started:
@@ -180,9 +221,21 @@ class Operators:
         return "".join(f"\n---- operator log {p.log_path}\n{p.log_tail(lines)}\n" for p in self.started)
 
 
-def operator_writes(audit_log: AuditLog, since: AuditMark, user: str = OPERATOR_USER) -> list[dict]:
-    """Audit entries of writes the operator's identity made since the mark (dry runs excluded), oldest first."""
-    return audit_log.writes(since, user)
+def is_lease_write(entry: dict) -> bool:
+    """A write to the operator's own Lease (kube-system/cni-operator)."""
+    ref = entry.get("objectRef") or {}
+    return (ref.get("apiGroup") == "coordination.k8s.io" and ref.get("resource") == "leases"
+            and ref.get("namespace") == CNI_NAMESPACE and ref.get("name") == LEASE_NAME)
+
+
+def operator_writes(audit_log: AuditLog, since: AuditMark, user: str = OPERATOR_USER, *,
+                    lease: bool = False) -> list[dict]:
+    """Audit entries of writes the operator's identity made since the mark (dry runs excluded), oldest first.
+
+    Writes to its own Lease are left out unless LEASE: renewing it (every 15 s by default) is how the acting
+    operator keeps others from acting, the one write it makes by design on an idle cluster; what callers check is
+    what it did to the cluster. Tests of the Lease itself, and the idle test, ask for them explicitly."""
+    return [e for e in audit_log.writes(since, user) if lease or not is_lease_write(e)]
 
 
 def audit_writes_since(audit_log: AuditLog, mark: AuditMark, *, exclude_status: bool = False,

@@ -70,6 +70,7 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
         "image.digest=sha256:" + "a" * 64,
         "operator.logFormat=plain",
         "imagePullSecrets[0].name=regcred",
+        "metrics.service.enabled=true",
     ),
     "no-extras": ("metrics.service.enabled=false", "peering.create=false", "serviceAccount.create=false",
                   "serviceAccount.name=existing"),

@@ -75,6 +75,8 @@ def test_every_custom_resource_has_its_crd_in_the_chart():
     [
         ("replicaCount=two", "/replicaCount': got string, want integer"),
         ("operator.healthPort=http", "/operator/healthPort': got string, want integer"),
+        ("operator.healthBindAddress=localhost", "/operator/healthBindAddress': 'localhost' does not match pattern"),
+        ("lease.name=Not_A_Name", "/lease/name': 'Not_A_Name' does not match pattern"),
         ("operator.logFormat=xml", "/operator/logFormat': value must be one of 'json', 'plain'"),
         ("clusterNetwork.spec.clusterType=gke", "/clusterNetwork/spec/clusterType': value must be one of"),
         ("clusterNetwork.create=yes-please", "/clusterNetwork/create': got string, want boolean"),
@@ -210,31 +212,61 @@ def test_operator_runs_before_any_cni_exists():
     assert all("tolerationSeconds" not in t for t in pod["tolerations"])
 
 
+def _env(container: dict) -> dict[str, dict]:
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names)), f"an environment variable is set twice: {names}"
+    return {e["name"]: e for e in container["env"]}
+
+
 def test_api_endpoint_override_like_the_tigera_operator():
+    """The optional ConfigMap supplies the API server's address and nothing else; chart values win over it."""
     (container,) = _pod(template())["containers"]
-    assert container["envFrom"] == [{"configMapRef": {"name": "kubernetes-services-endpoint", "optional": True}}]
-    assert "KUBERNETES_SERVICE_HOST" not in {e["name"] for e in container["env"]}
+    assert "envFrom" not in container, "a ConfigMap must not be able to set any variable of the operator"
+    env = _env(container)
+    for key in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        assert env[key]["valueFrom"] == {"configMapKeyRef": {"name": "kubernetes-services-endpoint", "key": key,
+                                                             "optional": True}}
     (container,) = _pod(template(*VALUE_SETS["ha-endpoint-digest"]))["containers"]
     assert container["args"] == ["run"], "more than one replica must peer, so only one acts"
-    env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["KUBERNETES_SERVICE_HOST"] == "10.0.0.1" and env["KUBERNETES_SERVICE_PORT"] == "6443"
+    env = _env(container)
+    assert env["KUBERNETES_SERVICE_HOST"] == {"name": "KUBERNETES_SERVICE_HOST", "value": "10.0.0.1"}
+    assert env["KUBERNETES_SERVICE_PORT"] == {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"}
 
 
 def test_operator_container_contract():
     (container,) = _pod(template())["containers"]
     assert container["command"] == ["cni-operator"] and container["args"] == ["run", "--standalone"]
     assert container["image"] == "ghcr.io/cni-operator/cni-operator:0.1.0"  # tag defaults to appVersion
-    env = {e["name"]: e for e in container["env"]}
+    env = _env(container)
     for name in ("POD_NAME", "POD_ID"):
         assert env[name]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["CNI_OPERATOR_HEALTH_PORT"]["value"] == "8080"
     assert env["CNI_OPERATOR_METRICS_PORT"]["value"] == "9090"
     assert env["CNI_OPERATOR_LOG_FORMAT"]["value"] == "json"
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert env["CNI_OPERATOR_LEASE_NAME"]["value"] == "cni-operator"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
+
+
+def test_endpoints_listen_on_loopback_and_the_probes_still_reach_them():
+    """Host network: the kubelet probes from the node's network namespace, which is the pod's, so 127.0.0.1 there is
+    the operator's loopback."""
+    pod = _pod(template())
+    assert pod["hostNetwork"] is True
+    (container,) = pod["containers"]
+    env = _env(container)
+    assert env["CNI_OPERATOR_HEALTH_BIND_ADDRESS"]["value"] == "127.0.0.1"
+    assert env["CNI_OPERATOR_METRICS_BIND_ADDRESS"]["value"] == "127.0.0.1"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"host": "127.0.0.1", "path": "/healthz", "port": "health"}
+
+
+@pytest.mark.parametrize(("bind", "probe_host"), [("0.0.0.0", "127.0.0.1"), ("::", "::1"), ("::1", "::1")])
+def test_probes_use_loopback_whatever_the_health_endpoint_listens_on(bind, probe_host):
+    (container,) = _pod(template(f"operator.healthBindAddress={bind}"))["containers"]
+    assert _env(container)["CNI_OPERATOR_HEALTH_BIND_ADDRESS"]["value"] == bind
+    assert container["livenessProbe"]["httpGet"]["host"] == probe_host
 
 
 def test_image_digest_pins_the_image():
@@ -259,11 +291,21 @@ def test_rollout_never_runs_two_pods_on_one_node_port():
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
 
 
-def test_metrics_service_selects_the_operator():
-    docs = template()
+def test_no_metrics_service_by_default():
+    assert not of_kind(template(), "Service")
+
+
+def test_the_metrics_service_reaches_metrics_on_the_pod_ip():
+    """A Service's endpoints of a host-network pod are the node's IP, so /metrics must listen there, not on loopback."""
+    docs = template("metrics.service.enabled=true")
     service = one(docs, "Service")
     assert service["spec"]["selector"] == one(docs, "Deployment")["spec"]["selector"]["matchLabels"]
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    (container,) = _pod(docs)["containers"]
+    bind = _env(container)["CNI_OPERATOR_METRICS_BIND_ADDRESS"]
+    assert bind["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    (container,) = _pod(template("metrics.service.enabled=true", "operator.metricsBindAddress=0.0.0.0"))["containers"]
+    assert _env(container)["CNI_OPERATOR_METRICS_BIND_ADDRESS"]["value"] == "0.0.0.0"
 
 
 # ---------------------------------------------------------------- the ClusterNetwork from values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -300,3 +301,59 @@ def test_diff_errors_exit_2_with_one_line(write, tmp_path, monkeypatch):
 
     bad_policy = cli("diff", "-f", write(MKS), "--allowed-registries", "Not A Registry")
     assert bad_policy.returncode == 2 and "--allowed-registries: " in bad_policy.stderr, bad_policy.stderr
+
+
+# ---------------------------------------------------------------- run: what it needs before it starts
+
+
+def run_without_a_cluster(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`cni-operator run` where there are no credentials: no KUBECONFIG, an empty home, not in a pod."""
+    if not SCRIPT.exists():
+        pytest.skip(f"{SCRIPT} is not installed (make venv)")
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    base = {k: v for k, v in os.environ.items() if k != "KUBECONFIG" and not k.startswith("KUBERNETES_SERVICE")}
+    return subprocess.run([str(SCRIPT), "run", *args], env={**base, "HOME": str(home), **env}, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path, check=False)
+
+
+def test_run_without_credentials_says_what_it_needs_in_one_line(tmp_path):
+    result = run_without_a_cluster(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == ("cni-operator run: no Kubernetes credentials: set KUBECONFIG or run inside a cluster\n")
+    assert result.stdout == ""
+
+
+def test_run_with_a_kubeconfig_that_is_not_there_names_it(tmp_path):
+    result = run_without_a_cluster(tmp_path, KUBECONFIG=str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [(f"cni-operator run: no Kubernetes credentials: KUBECONFIG={tmp_path}/nope "
+                                          "names no readable kubeconfig; point it at one, or run inside a cluster")]
+
+
+def test_run_with_a_broken_kubeconfig_is_one_line_not_a_traceback(tmp_path):
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\nclusters: []\nusers: []\n")
+    result = run_without_a_cluster(tmp_path, KUBECONFIG=str(broken))
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1 and "cannot use the Kubernetes credentials" in result.stderr
+    assert_no_traceback(result)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--health-bind-address", "localhost"), ("--health-bind-address (or CNI_OPERATOR_HEALTH_BIND_ADDRESS) must be "
+                                             "an IP address")),
+    (("--metrics-bind-address", "every"), "--metrics-bind-address (or CNI_OPERATOR_METRICS_BIND_ADDRESS) must be"),
+    (("--metrics-port", "70000"), "the metrics port must be between 0 (off) and 65535, not 70000"),
+])
+def test_run_refuses_bad_endpoints_in_one_line(tmp_path, args, words):
+    result = run_without_a_cluster(tmp_path, *args)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert words in result.stderr
+    assert_no_traceback(result)
+
+
+def test_run_refuses_a_bad_lease_duration_in_one_line(tmp_path):
+    result = run_without_a_cluster(tmp_path, CNI_OPERATOR_LEASE_DURATION="1m")
+    assert result.stderr == ("cni-operator run: CNI_OPERATOR_LEASE_DURATION: the lease duration must be a whole number "
+                             "of seconds, not '1m'\n")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Callable
 
 from ..apply import Applier
 from ..events import EventRecorder
@@ -45,9 +46,10 @@ class ClusterSession:
                  min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
                  metric_labels: dict | None = None, logger: logging.Logger | None = None,
                  complete_kinds: frozenset[str] = frozenset(), spec_quiet: float = 0.0,
-                 registry_policy: RegistryPolicy | None = None):
+                 registry_policy: RegistryPolicy | None = None, may_act: Callable[[], bool] | None = None):
         """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
         `peering`: check kopf's peering object before every pass (replicas), None when standalone.
+        `may_act`: asked before every pass; False skips it (this process no longer holds the Lease).
         `complete_kinds`: kinds whose managed objects the feeder lists completely before the first pass, so the
         projections answer for them and a pass reads nothing from the API server.
         `spec_quiet`: how long a spec must stay unchanged before a change that restarts the CNI's pods is applied.
@@ -57,6 +59,7 @@ class ClusterSession:
         self.kube = kube
         self.singleton = singleton
         self.peering = peering
+        self.may_act = may_act
         self.logger = logger or logging.getLogger("cni_operator")
         self.projections = Projections()
         self.recorder = recorder if recorder is not None else EventRecorder(kube)
@@ -122,6 +125,9 @@ class ClusterSession:
     # ---- the pass
 
     async def _pass(self) -> float | None:
+        if self.may_act is not None and not self.may_act():
+            self.logger.warning("this process does not hold the Lease (any more): skipping a pass, writing nothing")
+            return None
         if await self._paused_by_peer():
             self.logger.info("a higher-priority replica is active: skipping a pass")
             return None  # resumed, kopf re-lists everything: those events start the next pass
