@@ -274,10 +274,11 @@ class Applier:
             count = None  # cannot tell: keeping it is the only safe answer
         if count == 0:
             return False
-        self.kube.merge_patch(ref, {"metadata": {
+        released = self.kube.merge_patch(ref, {"metadata": {
             "labels": {label: None for label in RELEASED_LABELS},
             "annotations": {HASH_ANNOTATION: None, RETAINED_ANNOTATION: rfc3339(utcnow())},
         }})
+        self.remember(released)  # the cache forgets it now: no later pass finds it still labelled as ours
         self._applied.pop(ref, None)
         outcome.retained.append((ref, count))
         return True

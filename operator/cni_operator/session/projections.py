@@ -96,10 +96,13 @@ class Projections:
         return self.nodes.pop(name, None) is not None
 
     def observe_managed(self, body: dict, *, deleted: bool = False) -> bool:
-        """Keep the newest body of each managed object; True when it is ours (so a change may be drift)."""
-        if not is_managed(body):
-            return False
+        """Keep the newest body of each managed object; True when it is ours (so a change may be drift). A body
+        that no longer carries our label (a CRD released for its users' objects) leaves the cache: the label-filtered
+        watch never reports it again, and a stale copy would make every later pass release it anew."""
         ref = ObjectRef.of(body)
+        if not is_managed(body):
+            self.managed.pop(ref, None)
+            return False
         if deleted:
             self.managed.pop(ref, None)
         elif resource_version(body) >= resource_version(self.managed.get(ref)):
