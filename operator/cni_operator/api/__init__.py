@@ -46,6 +46,7 @@ FIELD_WORDS: dict[str, str] = {
     "or empty for the images' own registries",
     "spec.awsVpcCni.region": "an AWS region such as us-west-2",
     "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
+    "spec.rollout.canary": "a count of nodes between 1 and 1000 or a percentage between 1% and 100%, such as 5%",
     "spec.imagePullSecrets[].name": "a Secret name: a DNS subdomain of at most 253 lower-case letters, digits, "
     "- and ., starting and ending with a letter or digit, such as regcred",
     "spec.canal.iface": "a Linux interface name such as eth1 (or its IPv4 address): 1 to 15 printable ASCII "
@@ -71,6 +72,8 @@ LABEL_KEY = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 )
 LABEL_PREFIX_WORDS = "the prefix before / must be at most 253 characters, such as k8s.amazonaws.com"
+ROLLOUT_DEADLINE_WORDS = ("rollout.progressDeadlineSeconds must be at least rollout.soakSeconds: the canary's soak "
+                          "alone would pass the deadline")
 
 
 class ClusterType(str, Enum):
@@ -238,15 +241,43 @@ class AwsVpcCniOptions(_Model):
 
 
 class RolloutOptions(_Model):
-    """How updates of the CNI DaemonSets roll across the nodes."""
+    """How updates of an installed CNI roll across the nodes: canary nodes first, a soak, then batches, each gated
+    on the new pods' health, and a rollback to the previous render when a gate fails (docs/operations.md)."""
 
-    # A count 1..1000 or a percentage 1%..100%: DaemonSets reject 0 and 0% when maxSurge is 0.
+    # A count 1..1000 or a percentage 1%..100%: 0 would never replace a pod.
     max_unavailable: (
         Annotated[int, Field(ge=1, le=1000)]
         | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
     ) = Field(
-        1, description="DaemonSet rolling update maxUnavailable: a count or a percentage such as '10%'."
+        1, description="At most this many nodes (a count or a percentage such as '10%') are without a Ready CNI "
+        "pod while an update rolls, canary included."
     )
+    canary: (
+        Annotated[int, Field(ge=1, le=1000)]
+        | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
+    ) = Field(
+        1, description="Nodes updated first (a count or a percentage such as '5%'); more than the nodes there are "
+        "means all of them (status.rollout.canaryNodes lists them)."
+    )
+    soak_seconds: int = Field(
+        30, ge=0, le=86400, description="Seconds the canary pods must stay Ready, without a restart or a problem, "
+        "before the other nodes are updated."
+    )
+    progress_deadline_seconds: int = Field(
+        600, ge=1, le=86400, description="Seconds an update may take from its start until every node runs it; "
+        "past it, the update has failed. At least soakSeconds."
+    )
+    auto_rollback: bool = Field(
+        True, description="When an update fails (a gate or the deadline), apply the previous version again; false "
+        "stops where it is and reports UpgradeFailed."
+    )
+
+    @model_validator(mode="after")
+    def _deadline_covers_the_soak(self) -> RolloutOptions:
+        # rules.py says the same at admission.
+        if self.progress_deadline_seconds < self.soak_seconds:
+            raise ValueError(ROLLOUT_DEADLINE_WORDS)
+        return self
 
 
 class ClusterNetworkSpec(_Model):
