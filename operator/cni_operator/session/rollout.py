@@ -105,10 +105,13 @@ def start(*, previous: Plan | None, from_version: str, to_version: str, generati
     else:
         revision = running_revision(pods)
     hosts = sorted({p.node for p in pods if p.node and p.label(REVISION_LABEL) == revision})
-    canary = hosts[: scaled(options.canary, len(hosts))] if hosts else []
+    wanted = scaled(options.canary, len(hosts))
+    canary = hosts[:wanted]
+    # Admission cannot know the node count: a canary as large as the cluster is the whole cluster, and said so.
+    note = f" (canary {options.canary} is more than the {len(hosts)} nodes: all of them)" if wanted > len(hosts) else ""
     return Plan(from_version=from_version, to_version=to_version, generation=generation, from_revision=revision,
                 from_spec=from_spec, started_at=rfc3339(now), canary_nodes=canary,
-                message=f"updating {len(canary)} canary node(s) first: {', '.join(canary[:MAX_NAMED])}")
+                message=f"updating {len(canary)} canary node(s) first: {', '.join(canary[:MAX_NAMED])}{note}")
 
 
 @dataclass
@@ -179,7 +182,9 @@ def advance(plan: Plan, pods: Sequence[PodFacts], *, desired: int, observed: boo
 
     if plan.phase == "Soaking":
         soak_start = parse_time(plan.soak_started_at) or now
-        restarted = [p for p in new if not p.is_ready or (parse_time(p.ready_since) or soak_start) > soak_start]
+        # The canary's pods only: a node joining meanwhile gets a new pod that is still starting, not a failure.
+        restarted = [p for p in new if p.node in plan.canary_nodes and
+                     (not p.is_ready or (parse_time(p.ready_since) or soak_start) > soak_start)]
         if restarted:
             return _fail(plan, options, "new pod(s) not Ready throughout the soak (restarted or failing): " + "; ".join(
                 f"{p.name} on {p.node}" for p in restarted[:MAX_NAMED]))

@@ -13,7 +13,7 @@ import logging
 
 from .. import api, health
 from ..apply.diff import contains, with_hash_annotation
-from ..events import WARNING
+from ..events import NORMAL, WARNING
 from ..kube import Kube, KubeError
 from ..objects import CNI_NAMESPACE, HASH_ANNOTATION, ObjectRef
 from ..providers import for_provider
@@ -77,7 +77,7 @@ class Rollouts:
         plan = start(previous=plan, from_version=status.get("version") or "", to_version=spec.cni.version,
                      generation=generation, from_spec=(status.get("applied") or {}).get("spec"), pods=pods,
                      options=spec.rollout, now=now)
-        self.announcer.say(cr, "Normal", "RolloutStarted",
+        self.announcer.say(cr, NORMAL, "RolloutStarted",
                            f"updating {spec.provider.value} {plan.from_version} -> {plan.to_version}: {plan.message}")
         return plan, rendered, spec
 
