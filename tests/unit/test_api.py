@@ -299,6 +299,8 @@ INVALID = [
      "spec.rollout.progressDeadlineSeconds", ["1"]),
     ("progressDeadlineSeconds-below-soak", {"clusterType": "mks", "rollout": {"soakSeconds": 60,
                                                                           "progressDeadlineSeconds": 30}},
+     "spec.rollout.progressDeadlineSeconds", ["progressDeadlineSeconds must be at least rollout.soakSeconds"]),
+    ("soakSeconds-over-default-deadline", {"clusterType": "mks", "rollout": {"soakSeconds": 900}},
      "spec.rollout", ["progressDeadlineSeconds must be at least rollout.soakSeconds"]),
     ("autoRollback-string", {"clusterType": "mks", "rollout": {"autoRollback": "no"}}, "spec.rollout.autoRollback",
      ["true or false"]),

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
-from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .base import _Model
+from .rollout import ROLLOUT_DEADLINE_WORDS, RolloutOptions  # noqa: F401  (part of the spec, one import away)
 from .status import (  # noqa: F401  (the API's status models, one import away for every caller)
     AppliedObject,
     AppliedStatus,
@@ -72,8 +72,6 @@ LABEL_KEY = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 )
 LABEL_PREFIX_WORDS = "the prefix before / must be at most 253 characters, such as k8s.amazonaws.com"
-ROLLOUT_DEADLINE_WORDS = ("rollout.progressDeadlineSeconds must be at least rollout.soakSeconds: the canary's soak "
-                          "alone would pass the deadline")
 
 
 class ClusterType(str, Enum):
@@ -238,46 +236,6 @@ class AwsVpcCniOptions(_Model):
         if slash and len(prefix) > 253:
             raise ValueError(LABEL_PREFIX_WORDS)
         return value
-
-
-class RolloutOptions(_Model):
-    """How updates of an installed CNI roll across the nodes: canary nodes first, a soak, then batches, each gated
-    on the new pods' health, and a rollback to the previous render when a gate fails (docs/operations.md)."""
-
-    # A count 1..1000 or a percentage 1%..100%: 0 would never replace a pod.
-    max_unavailable: (
-        Annotated[int, Field(ge=1, le=1000)]
-        | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
-    ) = Field(
-        1, description="At most this many nodes (a count or a percentage such as '10%') are without a Ready CNI "
-        "pod while an update rolls, canary included."
-    )
-    canary: (
-        Annotated[int, Field(ge=1, le=1000)]
-        | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
-    ) = Field(
-        1, description="Nodes updated first (a count or a percentage such as '5%'); more than the nodes there are "
-        "means all of them (status.rollout.canaryNodes lists them)."
-    )
-    soak_seconds: int = Field(
-        30, ge=0, le=86400, description="Seconds the canary pods must stay Ready, without a restart or a problem, "
-        "before the other nodes are updated."
-    )
-    progress_deadline_seconds: int = Field(
-        600, ge=1, le=86400, description="Seconds an update may take from its start until every node runs it; "
-        "past it, the update has failed. At least soakSeconds."
-    )
-    auto_rollback: bool = Field(
-        True, description="When an update fails (a gate or the deadline), apply the previous version again; false "
-        "stops where it is and reports UpgradeFailed."
-    )
-
-    @model_validator(mode="after")
-    def _deadline_covers_the_soak(self) -> RolloutOptions:
-        # rules.py says the same at admission.
-        if self.progress_deadline_seconds < self.soak_seconds:
-            raise ValueError(ROLLOUT_DEADLINE_WORDS)
-        return self
 
 
 class ClusterNetworkSpec(_Model):

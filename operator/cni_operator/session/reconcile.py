@@ -14,6 +14,10 @@ The decision table, in order (tests/unit/test_reconcile.py has a row for each):
       CNI, or on the wrong cluster
     otherwise                         render -> finalizer -> apply/prune -> Events -> status; retry in 10 s after
                                       an apply failure, keeping in the inventory what may exist
+      a new pod template of an        the same, then the operator deletes the old pods itself (the DaemonSet is
+      installed CNI                   OnDelete): canary, soak, batches within maxUnavailable (upgrade.py, rollout.py)
+      its update failed (this         the previous render is applied instead: Degraded/Stalled UpgradeRolledBack
+      generation)                     (UpgradeFailed with autoRollback false: nothing more is deleted)
     the pass fails (any exception)    Degraded/ReconcileError naming the error (report_failure, called by the
                                       session), then the exception goes on to the loop, which retries with back-off
 
