@@ -22,8 +22,8 @@ def pod(name: str, node: str, revision: str, *, ready: bool = True, since: str =
 
 def plan_for(pods, **options) -> tuple[Plan, RolloutOptions]:
     opts = RolloutOptions(**options)
-    return start(previous=None, from_version="v1", to_version="v2", generation=2, from_spec="{}", pods=pods,
-                 options=opts, now=NOW), opts
+    return start(previous=None, from_version="v1", to_version="v2", generation=2, from_spec="{}", to_spec="{new}",
+                 pods=pods, options=opts, now=NOW), opts
 
 
 @pytest.mark.parametrize(("value", "total", "want"), [(1, 10, 1), ("10%", 30, 3), ("10%", 5, 1), ("100%", 7, 7),
@@ -79,8 +79,23 @@ def test_a_canary_pod_that_restarts_during_the_soak_fails_it():
 def test_without_a_recorded_spec_a_failure_stops_instead_of_rolling_back():
     pods = [pod("p0", "n0", "old")]
     opts = RolloutOptions(progressDeadlineSeconds=30, soakSeconds=0)
-    plan = start(previous=None, from_version="v1", to_version="v2", generation=2, from_spec=None, pods=pods,
-                 options=opts, now=NOW)
+    plan = start(previous=None, from_version="v1", to_version="v2", generation=2, from_spec=None, to_spec="{new}",
+                 pods=pods, options=opts, now=NOW)
     step = advance(plan, [pod("p0", "n0", "new", ready=False)], desired=1, observed=True, options=opts,
                    now=NOW + dt.timedelta(seconds=31), deleting=set())
     assert step.failed and plan.phase == "Failed" and "no previous spec" in plan.message
+
+
+def test_a_new_spec_mid_update_replaces_the_pods_of_every_earlier_revision():
+    pods = [pod("p0", "n0", "mid"), pod("p1", "n1", "old"), pod("p2", "n2", "old")]
+    first, opts = plan_for([pod("x", "n0", "old"), *pods[1:]], soakSeconds=0)
+    opts = RolloutOptions(soakSeconds=0, maxUnavailable=3)
+    plan = start(previous=first, from_version="v1", to_version="v3", generation=3, from_spec="{}", to_spec="{v3}",
+                 pods=pods, options=opts, now=NOW)
+    assert plan.from_revision == "old" and set(plan.stale_revisions) == {"old", "mid"}
+    assert plan.canary_nodes == ["n0"], "n0 runs the intermediate template: it is updated too"
+    back = start(previous=first, from_version="v1", to_version="v1", generation=3, from_spec="{}", to_spec="{}",
+                 pods=pods, options=opts, now=NOW)
+    assert back.stale_revisions == ["mid"], "back to the start: the pods of the start stay"
+    step = advance(back, pods, desired=3, observed=True, options=opts, now=NOW, deleting=set())
+    assert [p.name for p in step.delete] == ["p0"]

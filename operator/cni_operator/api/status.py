@@ -79,6 +79,9 @@ class RolloutStatus(_Model):
     from_revision: str = Field(
         "", description="controller-revision-hash of the pods before the update: pods with another one are new."
     )
+    stale_revisions: list[str] = Field(
+        default_factory=list, description="The revisions the pods ran when the update started: replaced."
+    )
     from_spec: str | None = Field(None, description="The effective spec before the update (JSON), for a rollback.")
     started_at: str | None = Field(None, description="When the update started (RFC 3339).")
     soak_started_at: str | None = Field(None, description="When the canary pods were all Ready (RFC 3339).")

@@ -53,6 +53,7 @@ class Plan:
     to_version: str
     generation: int | None
     from_revision: str
+    stale_revisions: list[str]  # what the pods ran when the update started: every pod of these is replaced
     from_spec: str | None
     started_at: str
     canary_nodes: list[str]
@@ -65,7 +66,8 @@ class Plan:
     def as_status(self) -> dict:
         status = {"from": self.from_version, "to": self.to_version, "generation": self.generation,
                   "phase": self.phase, "nodesUpdated": self.nodes_updated, "nodesTotal": self.nodes_total,
-                  "message": self.message, "fromRevision": self.from_revision, "startedAt": self.started_at,
+                  "message": self.message, "fromRevision": self.from_revision,
+                  "staleRevisions": list(self.stale_revisions), "startedAt": self.started_at,
                   "canaryNodes": list(self.canary_nodes)}
         if self.from_spec is not None:
             status["fromSpec"] = self.from_spec
@@ -80,6 +82,7 @@ class Plan:
             return None
         return cls(from_version=recorded.get("from", ""), to_version=recorded.get("to", ""),
                    generation=recorded.get("generation"), from_revision=recorded.get("fromRevision", ""),
+                   stale_revisions=list(recorded.get("staleRevisions") or [recorded.get("fromRevision", "")]),
                    from_spec=recorded.get("fromSpec"), started_at=recorded["startedAt"],
                    canary_nodes=list(recorded.get("canaryNodes") or []), phase=recorded.get("phase", "Canary"),
                    soak_started_at=recorded.get("soakStartedAt"), nodes_updated=recorded.get("nodesUpdated", 0),
@@ -97,20 +100,26 @@ def running_revision(pods: Iterable[PodFacts]) -> str:
 
 
 def start(*, previous: Plan | None, from_version: str, to_version: str, generation: int | None,
-          from_spec: str | None, pods: Sequence[PodFacts], options: RolloutOptions, now: _dt.datetime) -> Plan:
-    """A new update. One that replaces an unfinished or rolled-back update keeps that one's starting point: the
-    pods of its old revision are still what a rollback must restore."""
+          from_spec: str | None, to_spec: str, pods: Sequence[PodFacts], options: RolloutOptions,
+          now: _dt.datetime) -> Plan:
+    """A new update, started before its template is applied: every revision the pods run now is replaced.
+
+    One that replaces an unfinished or rolled-back update keeps that one's starting point (version, spec, revision):
+    what a rollback restores. Going back to exactly that starting point replaces every other revision."""
+    running = {p.label(REVISION_LABEL) or "" for p in pods if not p.terminating}
     if previous is not None and previous.phase != "Complete":
         from_version, from_spec, revision = previous.from_version, previous.from_spec, previous.from_revision
+        running |= set(previous.stale_revisions)
     else:
         revision = running_revision(pods)
-    hosts = sorted({p.node for p in pods if p.node and p.label(REVISION_LABEL) == revision})
+    stale = sorted(running - {revision}) if from_spec is not None and to_spec == from_spec else sorted(running)
+    hosts = sorted({p.node for p in pods if p.node and (p.label(REVISION_LABEL) or "") in stale})
     wanted = scaled(options.canary, len(hosts))
     canary = hosts[:wanted]
     # Admission cannot know the node count: a canary as large as the cluster is the whole cluster, and said so.
     note = f" (canary {options.canary} is more than the {len(hosts)} nodes: all of them)" if wanted > len(hosts) else ""
     return Plan(from_version=from_version, to_version=to_version, generation=generation, from_revision=revision,
-                from_spec=from_spec, started_at=rfc3339(now), canary_nodes=canary,
+                stale_revisions=stale, from_spec=from_spec, started_at=rfc3339(now), canary_nodes=canary,
                 message=f"updating {len(canary)} canary node(s) first: {', '.join(canary[:MAX_NAMED])}{note}")
 
 
@@ -145,8 +154,9 @@ def advance(plan: Plan, pods: Sequence[PodFacts], *, desired: int, observed: boo
     back with the template being replaced, so nothing is deleted. `deleting`: pods deleted by an earlier pass that
     the watch may still show as running."""
     live = [p for p in pods if not p.terminating and p.name not in deleting]
-    new = [p for p in live if p.label(REVISION_LABEL) != plan.from_revision]
-    old = [p for p in live if p.label(REVISION_LABEL) == plan.from_revision]
+    stale = {plan.from_revision} if plan.phase == "RolledBack" else set(plan.stale_revisions)
+    new = [p for p in live if (p.label(REVISION_LABEL) or "") not in stale]
+    old = [p for p in live if (p.label(REVISION_LABEL) or "") in stale]
     desired = max(desired, len({p.node for p in pods if p.node}))
     max_unavailable = scaled(options.max_unavailable, desired)
     plan.nodes_total, plan.nodes_updated = desired, len({p.node for p in new})

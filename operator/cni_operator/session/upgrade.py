@@ -75,8 +75,8 @@ class Rollouts:
             return plan, rendered, spec
         pods = self.projections.pods_of(for_provider(spec.provider).pod_app)
         plan = start(previous=plan, from_version=status.get("version") or "", to_version=spec.cni.version,
-                     generation=generation, from_spec=(status.get("applied") or {}).get("spec"), pods=pods,
-                     options=spec.rollout, now=now)
+                     generation=generation, from_spec=(status.get("applied") or {}).get("spec"),
+                     to_spec=effective_spec(spec), pods=pods, options=spec.rollout, now=now)
         self.announcer.say(cr, NORMAL, "RolloutStarted",
                            f"updating {spec.provider.value} {plan.from_version} -> {plan.to_version}: {plan.message}")
         return plan, rendered, spec
