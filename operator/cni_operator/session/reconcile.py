@@ -149,8 +149,12 @@ class Reconciler:
         # An update of an installed CNI's pods is driven here (canary, soak, batches, rollback): upgrade.py.
         plan, rendered, spec = self.rollouts.plan_for(cr, spec, rendered, inventory, utcnow())
         started = time.monotonic()
-        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune,
-                                          frozenset(inventory))
+        # A CRD released for its users' objects (status.retained) is theirs: never a prune candidate again, however
+        # many passes an update takes.
+        released = {e.get("name") for e in (cr.get("status") or {}).get("retained") or []}
+        prune = [r for r in list(inventory) + rendered.prune
+                 if not (r.kind == "CustomResourceDefinition" and r.name in released)]
+        outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, prune, frozenset(inventory))
         METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started, **self.labels)
         self.announcer.apply_outcome(cr, f"{provider.value} {spec.cni.version}", outcome,
                                      first_install=not inventory)
