@@ -73,6 +73,12 @@ def test_crd_is_accepted_as_structural(installed):
          "podCIDR 10.244.1.0/16 has host bits set: write the network address"),
         ({"clusterType": "mks", "rollout": {"maxUnavailable": "0%"}}, "default", "spec.rollout.maxUnavailable",
          "a percentage between 1% and 100%"),
+        ({"clusterType": "mks", "rollout": {"canary": "half"}}, "default", "spec.rollout.canary",
+         "a count of nodes between 1 and 1000 or a percentage"),
+        ({"clusterType": "mks", "rollout": {"soakSeconds": -5}}, "default", "spec.rollout.soakSeconds",
+         "greater than or equal to 0"),
+        ({"clusterType": "mks", "rollout": {"soakSeconds": 120, "progressDeadlineSeconds": 60}}, "default",
+         "spec.rollout.progressDeadlineSeconds", "progressDeadlineSeconds must be at least rollout.soakSeconds"),
         ({"clusterType": "mks", "rollout": {"maxUnavailable": 0}}, "default", "spec.rollout.maxUnavailable",
          "greater than or equal to 1"),
         ({"clusterType": "mks", "canal": {"backend": "ipip"}}, "default", "spec.canal.backend",
@@ -132,7 +138,8 @@ def test_defaults_are_stored_but_never_create_an_option_block(installed):
     spec = json.loads(result.stdout)["spec"]
     assert spec["canal"] == {"backend": "vxlan", "vxlanPort": 8472, "vni": 1, "masquerade": True,
                              "iptablesBackend": "Auto", "logSeverity": "Info"}
-    assert spec["rollout"] == {"maxUnavailable": 1}
+    assert spec["rollout"] == {"maxUnavailable": 1, "canary": 1, "soakSeconds": 30, "progressDeadlineSeconds": 600,
+                               "autoRollback": True}
 
 
 def test_unknown_fields_are_reported_not_stored(installed):
@@ -210,7 +217,7 @@ def test_status_keeps_declared_fields_and_prunes_the_rest(stored):
 
     table = stored.kubectl("get", f"clusternetworks.{GROUP}", "default", "-o", "wide").stdout.splitlines()
     assert re.split(r"\s{2,}", table[0].strip()) == ["NAME", "TYPE", "CNI", "VERSION", "READY", "PHASE", "AGE",
-                                                     "UNREVERTED", "MESSAGE"]
+                                                     "UNREVERTED", "ROLLOUT", "MESSAGE"]
     row = re.split(r"\s{2,}", table[1].strip())
     assert row[:6] == ["default", "mks", "canal", "v3.32.1", "3/3", "Ready"]
     assert row[-2:] == ["1", "3/3 canal pods ready"]

@@ -228,7 +228,8 @@ def test_spec_defaults_match_the_models():
         "canal.masquerade": True, "canal.iptablesBackend": "Auto", "canal.logSeverity": "Info",
         "awsVpcCni.region": "us-west-2", "awsVpcCni.warmENITarget": 1, "awsVpcCni.enablePrefixDelegation": False,
         "awsVpcCni.externalSNAT": False, "awsVpcCni.customNetworking": False, "awsVpcCni.enablePodENI": False,
-        "awsVpcCni.enableNetworkPolicy": False, "rollout.maxUnavailable": 1, "paused": False,
+        "awsVpcCni.enableNetworkPolicy": False, "rollout.maxUnavailable": 1, "rollout.canary": 1,
+        "rollout.soakSeconds": 30, "rollout.progressDeadlineSeconds": 600, "rollout.autoRollback": True, "paused": False,
         "deletionPolicy": "Orphan",
     }
     for path, value in defaults.items():

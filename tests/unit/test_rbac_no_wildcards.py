@@ -76,6 +76,9 @@ UNNAMED_WRITES_ALLOWED = {
     ("", "events", "create"),
     # The first operator process POSTs its Lease: a create names no object RBAC could match (the rule says so).
     ("coordination.k8s.io", "leases", "create"),
+    # The CNI's pods, deleted one node at a time during an update (OnDelete): the DaemonSet controller names them
+    # with a random suffix. The Role holding this is namespaced to kube-system.
+    ("", "pods", "delete"),
 }
 
 

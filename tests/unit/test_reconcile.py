@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 from cni_operator import api
-from cni_operator.apply.diff import with_hash_annotation
+from cni_operator.apply.diff import canonical_hash, with_hash_annotation
 from cni_operator.health import GRACE_SECONDS
 from cni_operator.kube import KubeError
 from cni_operator.objects import FINALIZER, MANAGED, ObjectRef, is_managed, kind_rank
@@ -193,7 +193,8 @@ class Cluster:
         for ref, obj in list(self.kube.objects.items()):
             if ref.kind not in ("DaemonSet", "Deployment") or not is_managed(obj):
                 continue
-            labels = obj["spec"]["template"]["metadata"]["labels"]
+            labels = {**obj["spec"]["template"]["metadata"]["labels"],  # which template a pod runs, as the controllers say
+                      "controller-revision-hash": canonical_hash([obj["spec"]["template"]])[:10]}
             hosts = nodes if ref.kind == "DaemonSet" else nodes[: obj["spec"].get("replicas") or 1]
             for host in hosts:
                 self.kube.put(pod(f"{ref.name}-{host}", host, labels))
@@ -575,7 +576,7 @@ def test_apply_failure_keeps_in_the_inventory_what_may_exist(cluster):
     # Once the API server takes it, the next pass finishes the upgrade and prunes what the old version left.
     cluster.kube.heal(CNP_CRD, "apply")
     p = cluster.step()
-    assert p.delay is None
+    assert cluster.status["rollout"]["phase"] == "Canary"  # now applied, the pods' update starts (rows below)
     assert inventory(cluster.status) == refs(new.apply)
     assert sorted(p.verbs("delete"), key=str) == sorted(set(refs(old.apply)) - set(refs(new.apply)), key=str)
 
@@ -887,7 +888,7 @@ def test_deletion_with_delete_removes_only_what_the_catalog_renders(cluster, ref
 
 
 def test_a_pass_that_fails_says_so_in_status_and_recovers(cluster, monkeypatch):
-    installed(cluster, {"clusterType": "mks"})
+    installed(cluster, {"clusterType": "mks", "rollout": {"soakSeconds": 0}})
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("something the operator did not expect")
@@ -942,3 +943,212 @@ def test_a_failure_to_report_a_failed_pass_does_not_hide_the_error(cluster, monk
     p, raised = cluster.session_pass()
     assert isinstance(raised, ZeroDivisionError)
     assert [r.subresource for r in p.writes] == ["status"]  # it tried
+
+
+# ---------------------------------------------------------------------------------------------- operator-driven updates
+# An installed CNI's DaemonSet is OnDelete: the operator deletes the old pods itself, canary first, gated on health,
+# within maxUnavailable, and puts the previous render back when a gate or the deadline fails (session/rollout.py).
+
+OLD, NEW = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}, {"cni": {"version": "v3.32.1"}}
+REVISION = "controller-revision-hash"
+
+
+class DaemonSetController:
+    """Plays the DaemonSet controller with OnDelete (a pod per node of the current template, only where a node has
+    none) and the kubelet (Ready, or failing where `fails(template)` says so)."""
+
+    def __init__(self, c: Cluster, fails=lambda template: None):
+        self.c, self.fails, self.made = c, fails, 0
+
+    def revision(self, template: dict) -> str:
+        return canonical_hash([template])[:10]
+
+    def pods(self) -> list[dict]:
+        return [o for r, o in self.c.kube.objects.items() if r.kind == "Pod" and r.name.startswith("canal-")]
+
+    def sync(self) -> None:
+        ds = self.c.kube.objects[CANAL_DS]
+        template, revision = ds["spec"]["template"], self.revision(ds["spec"]["template"])
+        nodes = sorted(r.name for r in self.c.kube.objects if r.kind == "Node")
+        hosted = {p["spec"]["nodeName"] for p in self.pods()}
+        for host in nodes:
+            if host not in hosted:
+                self.made += 1
+                body = pod(f"canal-{host}-{self.made}", host, {**template["metadata"]["labels"], REVISION: revision},
+                           since=ago(0))
+                problem = self.fails(template)
+                if problem == "CrashLoopBackOff":
+                    body["status"]["containerStatuses"][0] = {
+                        "name": "calico-node", "ready": False, "restartCount": 3,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+                if problem:
+                    body["status"]["conditions"][1]["status"] = "False"
+                self.c.kube.put(body)
+        pods = self.pods()
+        status = {"desiredNumberScheduled": len(nodes), "numberReady": sum(self.ready(p) for p in pods),
+                  "updatedNumberScheduled": sum(p["metadata"]["labels"][REVISION] == revision for p in pods),
+                  "observedGeneration": ds["metadata"]["generation"]}
+        status["numberUnavailable"] = len(nodes) - status["numberReady"]
+        self.c.kube.edit(CANAL_DS, lambda body: body.update(status=status))
+        for ref, obj in list(self.c.kube.objects.items()):  # calico-kube-controllers: running and Ready
+            if ref.kind == "Deployment":
+                self.c.kube.put(pod(f"{ref.name}-0", nodes[0], obj["spec"]["template"]["metadata"]["labels"]))
+                self.c.kube.edit(ref, lambda body, g=obj["metadata"]["generation"]: body.update(status={
+                    "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
+                    "observedGeneration": g}))
+
+    @staticmethod
+    def ready(p: dict) -> bool:
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+
+    def revisions(self) -> dict[str, str]:
+        return {p["spec"]["nodeName"]: p["metadata"]["labels"][REVISION] for p in self.pods()}
+
+
+def rolled(c: Cluster, ctl: DaemonSetController, nodes: int, rollout: dict) -> str:
+    """The old version installed by the operator on `nodes` nodes and Ready; returns its pods' revision."""
+    c.add(*(node(f"n{i}") for i in range(1, nodes + 1)))
+    c.create({**OLD, "rollout": rollout})
+    c.step()
+    ctl.sync()
+    assert c.step().delay is None and c.status["phase"] == "Ready", c.status
+    return set(ctl.revisions().values()).pop()
+
+
+def deleted_pods(p: Pass) -> list[str]:
+    return [r.name for r in p.verbs("delete") if r.kind == "Pod"]
+
+
+def clock(monkeypatch, seconds: float) -> None:
+    """Move the operator's clock forward: soaks and deadlines pass without sleeping."""
+    from cni_operator.objects import utcnow
+    from cni_operator.session import reconcile
+    monkeypatch.setattr(reconcile, "utcnow", lambda: utcnow() + dt.timedelta(seconds=seconds))
+
+
+def test_an_upgrade_goes_canary_soak_batches_complete_within_max_unavailable(cluster, monkeypatch):
+    ctl = DaemonSetController(cluster)
+    old = rolled(cluster, ctl, 5, {"canary": 1, "soakSeconds": 30, "maxUnavailable": 2})
+    cluster.edit_spec(NEW)
+    p = cluster.step()
+    assert CANAL_DS in p.verbs("apply") and deleted_pods(p) == [], "no pod goes before the controller saw the template"
+    assert cluster.status["rollout"]["phase"] == "Canary" and cluster.status["rollout"]["canaryNodes"] == ["n1"]
+    assert "RolloutStarted" in p.reasons
+    ctl.sync()
+    p = cluster.step()
+    assert deleted_pods(p) == ["canal-n1-1"], "the canary node alone, although maxUnavailable is 2"
+    ctl.sync()
+    cluster.step()
+    rollout = cluster.status["rollout"]
+    assert (rollout["phase"], rollout["nodesUpdated"], rollout["from"], rollout["to"]) == \
+        ("Soaking", 1, "v3.31.4", "v3.32.1")
+    assert cond(cluster.status, "Ready") == ("False", "RollingOut")
+    assert deleted_pods(cluster.step()) == [], "nothing more during the soak"
+    clock(monkeypatch, 31)
+    seen = []
+    for _ in range(6):
+        p = cluster.step()
+        unready = sum(not ctl.ready(q) for q in ctl.pods())
+        assert len(deleted_pods(p)) + unready <= 2, "more than maxUnavailable nodes without a Ready CNI pod"
+        seen.append(cluster.status["rollout"]["phase"])
+        ctl.sync()
+        if seen[-1] == "Complete":
+            break
+    assert seen[0] == "Rolling" and seen[-1] == "Complete", seen
+    assert old not in ctl.revisions().values() and len(ctl.revisions()) == 5
+    assert cluster.status["rollout"]["nodesUpdated"] == 5
+    assert cluster.step() and cond(cluster.status, "Ready") == ("True", "AllNodesReady")
+
+
+def test_a_failing_canary_is_rolled_back_and_the_generation_not_tried_again(cluster):
+    ctl = DaemonSetController(cluster, fails=lambda t: "CrashLoopBackOff" if "v3.32.1" in str(t) else None)
+    old = rolled(cluster, ctl, 4, {"canary": 1, "soakSeconds": 0, "maxUnavailable": 1})
+    old_ds = copy.deepcopy(cluster.kube.objects[CANAL_DS]["spec"]["template"])
+    cluster.edit_spec(NEW)
+    cluster.step()
+    ctl.sync()
+    assert deleted_pods(cluster.step()) == ["canal-n1-1"]
+    ctl.sync()  # the canary's new pod crash-loops
+    p = cluster.step()
+    assert "UpgradeRolledBack" in p.reasons and "n1" in p.event("UpgradeRolledBack")["message"]
+    p = cluster.step()
+    assert CANAL_DS in p.verbs("apply"), "the previous render is applied again"
+    assert cluster.kube.objects[CANAL_DS]["spec"]["template"] == old_ds
+    ctl.sync()  # the controller sees the old template again
+    p = cluster.step()
+    assert len(deleted_pods(p)) == 1, "the crash-looping pod is replaced"
+    ctl.sync()
+    cluster.step()
+    status = cluster.status
+    assert set(ctl.revisions().values()) == {old}
+    assert status["rollout"]["phase"] == "RolledBack" and status["version"] == "v3.31.4"
+    assert cond(status, "Degraded") == ("True", "UpgradeRolledBack")
+    assert cond(status, "Stalled") == ("True", "UpgradeRolledBack")
+    assert cond(status, "Ready")[0] == "False"
+    assert "canal-n1-" in message(status) and "v3.32.1" in message(status)
+    idle = cluster.step()
+    assert [r for r in idle.writes if r.ref != CNET] == [], "the rolled-back generation is not tried again"
+    cluster.edit_spec({"cni": {"version": "v3.31.4"}, "mtu": 1450})  # a new spec: the operator acts again
+    cluster.step()
+    assert cond(cluster.status, "Stalled")[0] == "False"
+
+
+def test_an_update_past_its_deadline_is_rolled_back(cluster, monkeypatch):
+    ctl = DaemonSetController(cluster, fails=lambda t: "NotReady" if "v3.32.1" in str(t) else None)
+    rolled(cluster, ctl, 3, {"canary": 1, "soakSeconds": 0, "progressDeadlineSeconds": 60})
+    cluster.edit_spec(NEW)
+    cluster.step()
+    ctl.sync()
+    cluster.step()
+    ctl.sync()  # the canary's pod never gets Ready, with no problem to name
+    assert cluster.step() and cluster.status["rollout"]["phase"] == "Canary"
+    clock(monkeypatch, 61)
+    p = cluster.step()
+    assert "UpgradeRolledBack" in p.reasons
+    assert "progressDeadlineSeconds" in cluster.status["rollout"]["message"]
+
+
+def test_auto_rollback_false_stops_and_reports(cluster):
+    ctl = DaemonSetController(cluster, fails=lambda t: "CrashLoopBackOff" if "v3.32.1" in str(t) else None)
+    rolled(cluster, ctl, 3, {"canary": 1, "soakSeconds": 0, "autoRollback": False})
+    cluster.edit_spec(NEW)
+    cluster.step()
+    ctl.sync()
+    cluster.step()
+    ctl.sync()
+    p = cluster.step()
+    assert "UpgradeFailed" in p.reasons
+    new_template = copy.deepcopy(cluster.kube.objects[CANAL_DS]["spec"]["template"])
+    for _ in range(2):
+        p = cluster.step()
+        assert deleted_pods(p) == [] and cluster.kube.objects[CANAL_DS]["spec"]["template"] == new_template
+    assert cluster.status["rollout"]["phase"] == "Failed"
+    assert cond(cluster.status, "Degraded") == ("True", "UpgradeFailed")
+    assert cond(cluster.status, "Stalled") == ("True", "UpgradeFailed")
+    assert sum(ctl.ready(q) for q in ctl.pods()) == 2, "the other nodes keep the old version"
+
+
+def test_a_restarted_operator_resumes_the_update(cluster, monkeypatch):
+    ctl = DaemonSetController(cluster)
+    rolled(cluster, ctl, 3, {"canary": 1, "soakSeconds": 30})
+    cluster.edit_spec(NEW)
+    cluster.step()
+    ctl.sync()
+    cluster.step()
+    ctl.sync()
+    cluster.step()
+    assert cluster.status["rollout"]["phase"] == "Soaking"
+    cluster.close()
+    cluster.session = ClusterSession(cluster.kube, singleton="default", min_interval=0.0,
+                                     registry_policy=RegistryPolicy())  # a new process: what it lists, it knows
+    cluster.kube.watch = [("ADDED", copy.deepcopy(o)) for o in cluster.kube.objects.values()]
+    p = cluster.step()
+    assert deleted_pods(p) == [] and cluster.status["rollout"]["phase"] == "Soaking", "the soak is not cut short"
+    clock(monkeypatch, 31)
+    phases = []
+    for _ in range(5):
+        cluster.step()
+        ctl.sync()
+        phases.append(cluster.status["rollout"]["phase"])
+    assert phases[0] == "Rolling" and phases[-1] == "Complete", phases

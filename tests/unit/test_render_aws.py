@@ -200,9 +200,9 @@ OPTION_CASES = {
             DS + (AGENT + ("args", 1),): ("--enable-network-policy=false", "--enable-network-policy=true"),
         },
     ),
-    "rollout.maxUnavailable": (
-        {"rollout": {"maxUnavailable": "25%"}},
-        {DS + (("spec", "updateStrategy", "rollingUpdate", "maxUnavailable"),): (1, "25%")},
+    "rollout": (  # the operator's own (OnDelete): nothing rendered changes
+        {"rollout": {"maxUnavailable": "25%", "canary": 2, "soakSeconds": 5}},
+        {},
     ),
     "imagePullSecrets": (
         {"imagePullSecrets": [{"name": "ecr-pull"}, {"name": "mirror"}]},
@@ -305,7 +305,7 @@ def test_all_options_together():
     assert container(objs, "aws-node")["image"].startswith(
         "296578399912.dkr.ecr.ap-southeast-3.amazonaws.com/"
     )
-    assert daemonset(objs)["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 3
+    assert daemonset(objs)["spec"]["updateStrategy"] == {"type": "OnDelete"}
     for obj in objs.values():
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
@@ -337,8 +337,9 @@ def test_mirror_does_not_need_a_known_region():
 INTENDED_DIFFERENCES = {
     "labels": "every object also carries app.kubernetes.io/managed-by=cni-operator and the cni-operator.io provider "
     "and version labels (the apply inventory and prune need them); the two CRDs carry them too",
-    "DaemonSet.spec.updateStrategy.rollingUpdate.maxUnavailable": "1, not upstream's 10%: spec.rollout.maxUnavailable "
-    "defaults to 1 for every provider (one node's pod network at a time); set it to '10%' to match upstream",
+    "DaemonSet.spec.updateStrategy": "OnDelete, not upstream's RollingUpdate with maxUnavailable 10%: cni-operator "
+    "replaces the pods itself, canary first, gated on their health, at most spec.rollout.maxUnavailable at a time "
+    "(default 1), and rolls back a failing update",
     "CRD policyendpoints schema": "compact: spec and status preserve unknown fields, only spec.policyRef is typed; "
     "names, group, scope, version, subresources, labels and annotations are upstream's",
     "CRD eniconfigs schema": "upstream's properties and required fields, descriptions shortened",
@@ -403,11 +404,9 @@ def test_upstream_configmap_serviceaccount_rbac():
 
 def test_upstream_daemonset_pod():
     ds, fact = daemonset(DEFAULT), facts.DAEMONSET
-    # Intended difference (INTENDED_DIFFERENCES): maxUnavailable 1 instead of 10%.
-    assert ds["spec"]["updateStrategy"]["type"] == fact["updateStrategy"]["type"]
-    assert ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == 1
-    assert fact["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "10%"
-    assert rendered(rollout={"maxUnavailable": "10%"})[DS]["spec"]["updateStrategy"] == fact["updateStrategy"]
+    # Intended difference (INTENDED_DIFFERENCES): OnDelete, the operator replaces the pods itself.
+    assert fact["updateStrategy"]["type"] == "RollingUpdate"
+    assert ds["spec"]["updateStrategy"] == {"type": "OnDelete"}
     assert ds["spec"]["selector"] == fact["selector"]
     assert ds["spec"]["template"]["metadata"]["labels"] == fact["podLabels"]
     pod = pod_spec(DEFAULT)
@@ -481,7 +480,7 @@ def test_upstream_containers(version):
 def test_intended_differences_are_documented():
     doc = (HERE.parent.parent / "docs" / "providers" / "aws-vpc-cni.md").read_text(encoding="utf-8")
     assert "Intended differences" in doc
-    for key in ("managed-by", "maxUnavailable", "PolicyEndpoint", "ENIConfig"):
+    for key in ("managed-by", "OnDelete", "PolicyEndpoint", "ENIConfig"):
         assert key in doc
 
 

@@ -205,11 +205,11 @@ def test_felix_defaults_spelled_out_render_like_upstream():
     assert _changes(_canal(iptablesBackend="Auto", logSeverity="Info").apply) == {}
 
 
-@pytest.mark.parametrize("value", [3, "10%", "100%"])
-def test_max_unavailable_changes_only_daemonset_strategy(value):
-    assert _changes(_render({"rollout": {"maxUnavailable": value}}).apply) == {
-        "DaemonSet/canal.spec.updateStrategy.rollingUpdate.maxUnavailable": (1, value)
-    }
+@pytest.mark.parametrize("rollout", [{"maxUnavailable": 3}, {"maxUnavailable": "10%"}, {"canary": "5%"},
+                                     {"soakSeconds": 5, "autoRollback": False}])
+def test_rollout_options_change_nothing_rendered(rollout):
+    """The operator replaces the pods itself (OnDelete): the rollout options are its own, not the DaemonSet's."""
+    assert _changes(_render({"rollout": rollout}).apply) == {}
 
 
 def test_registry_replaces_every_image_registry_and_nothing_else():
@@ -351,7 +351,8 @@ def test_daemonset_matches_upstream(version):
                                                                                   "cni-operator.io/"))} == up["labels"]
     assert ds["metadata"]["namespace"] == facts.NAMESPACE
     assert ds["spec"]["selector"] == up["selector"]
-    assert ds["spec"]["updateStrategy"] == up["updateStrategy"]
+    # Intended difference (docs/providers/canal.md): the operator replaces the pods itself.
+    assert up["updateStrategy"]["type"] == "RollingUpdate" and ds["spec"]["updateStrategy"] == {"type": "OnDelete"}
     assert ds["spec"]["template"]["metadata"] == {"labels": up["podLabels"]}
     pod = _pod(ds)
     for key in ("nodeSelector", "hostNetwork", "tolerations", "serviceAccountName", "securityContext",

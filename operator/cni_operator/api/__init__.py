@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
-from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .base import _Model
+from .rollout import ROLLOUT_DEADLINE_WORDS, RolloutOptions  # noqa: F401  (part of the spec, one import away)
 from .status import (  # noqa: F401  (the API's status models, one import away for every caller)
     AppliedObject,
     AppliedStatus,
@@ -46,6 +46,7 @@ FIELD_WORDS: dict[str, str] = {
     "or empty for the images' own registries",
     "spec.awsVpcCni.region": "an AWS region such as us-west-2",
     "spec.rollout.maxUnavailable": "a count between 1 and 1000 or a percentage between 1% and 100%, such as 10%",
+    "spec.rollout.canary": "a count of nodes between 1 and 1000 or a percentage between 1% and 100%, such as 5%",
     "spec.imagePullSecrets[].name": "a Secret name: a DNS subdomain of at most 253 lower-case letters, digits, "
     "- and ., starting and ending with a letter or digit, such as regcred",
     "spec.canal.iface": "a Linux interface name such as eth1 (or its IPv4 address): 1 to 15 printable ASCII "
@@ -235,18 +236,6 @@ class AwsVpcCniOptions(_Model):
         if slash and len(prefix) > 253:
             raise ValueError(LABEL_PREFIX_WORDS)
         return value
-
-
-class RolloutOptions(_Model):
-    """How updates of the CNI DaemonSets roll across the nodes."""
-
-    # A count 1..1000 or a percentage 1%..100%: DaemonSets reject 0 and 0% when maxSurge is 0.
-    max_unavailable: (
-        Annotated[int, Field(ge=1, le=1000)]
-        | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
-    ) = Field(
-        1, description="DaemonSet rolling update maxUnavailable: a count or a percentage such as '10%'."
-    )
 
 
 class ClusterNetworkSpec(_Model):

@@ -58,6 +58,34 @@ class AppliedStatus(_Model):
         default_factory=list,
         description="Every object applied, so objects a later version drops can be pruned.",
     )
+    spec: str | None = Field(
+        None, max_length=16384, description="The effective spec last applied (JSON): what a rollback renders again."
+    )
+
+
+RolloutPhase = Literal["Canary", "Soaking", "Rolling", "Complete", "RolledBack", "Failed"]
+
+
+class RolloutStatus(_Model):
+    """The operator-driven update of the CNI DaemonSet: canary nodes, a soak, then batches, or a rollback."""
+
+    from_: str = Field("", alias="from", description="The version the update started from (what a rollback restores).")
+    to: str = Field("", description="The version being rolled out.")
+    generation: int | None = Field(None, ge=0, description="metadata.generation of the spec being rolled out.")
+    phase: RolloutPhase = Field("Canary", description="Canary, Soaking, Rolling, Complete, RolledBack or Failed.")
+    nodes_updated: int = Field(0, ge=0, description="Nodes running a pod of the new template.")
+    nodes_total: int = Field(0, ge=0, description="Nodes the CNI DaemonSet runs on.")
+    message: str = Field("", description="Where the update stands, or why it failed, naming pods and nodes.")
+    from_revision: str = Field(
+        "", description="controller-revision-hash of the pods before the update: pods with another one are new."
+    )
+    stale_revisions: list[str] = Field(
+        default_factory=list, description="The revisions the pods ran when the update started: replaced."
+    )
+    from_spec: str | None = Field(None, description="The effective spec before the update (JSON), for a rollback.")
+    started_at: str | None = Field(None, description="When the update started (RFC 3339).")
+    soak_started_at: str | None = Field(None, description="When the canary pods were all Ready (RFC 3339).")
+    canary_nodes: list[str] = Field(default_factory=list, description="The nodes updated first.")
 
 
 class NodeCounts(_Model):
@@ -146,6 +174,9 @@ class ClusterNetworkStatus(_Model):
     )
     version: str | None = Field(None, description="The CNI version installed.")
     applied: AppliedStatus | None = Field(None, description="What the operator last applied.")
+    rollout: RolloutStatus | None = Field(
+        None, description="Progress of the last update of an installed CNI (canary, soak, batches, rollback)."
+    )
     health: HealthStatus | None = Field(None, description="Counts of CNI pods and nodes.")
     unhealthy: list[PodProblem] = Field(
         default_factory=list,

@@ -158,3 +158,31 @@ def deleting(message: str, *, generation: int | None, now: _dt.datetime | str | 
         condition(RECONCILING, TRUE, Reason.DELETING, text, generation, now),
         condition(STALLED, FALSE, Reason.DELETING, text, generation, now),
     ]}
+
+
+def with_rollout(status: dict, phase: str, message: str, *, generation: int | None,
+                 now: _dt.datetime | str | None = None) -> dict:
+    """Status while the operator replaces the CNI's pods itself (session/rollout.py), from the rollout's phase.
+
+    Canary, Soaking, Rolling: Ready False and Progressing/Reconciling True (RollingOut), whatever the counts say (a
+    one-node canary is all of the DaemonSet, and the soak still decides). RolledBack, Failed: the update of this
+    generation is over without a person (Stalled, Degraded, UpgradeRolledBack or UpgradeFailed), and Ready is False
+    so that `kubectl wait --for=condition=Ready` does not take the old version for the new one. Complete: as health
+    judged it."""
+    if phase in ("Canary", "Soaking", "Rolling"):
+        why = f"rollout {phase}: {message}"
+        replaced = {READY: (FALSE, Reason.ROLLING_OUT, why), PROGRESSING: (TRUE, Reason.ROLLING_OUT, why),
+                    RECONCILING: (TRUE, Reason.ROLLING_OUT, why)}
+        summary = "Degraded" if status.get("phase") == "Degraded" else "Installing"
+    elif phase in ("RolledBack", "Failed"):
+        reason = Reason.UPGRADE_ROLLED_BACK if phase == "RolledBack" else Reason.UPGRADE_FAILED
+        replaced = {READY: (FALSE, reason, message), PROGRESSING: (FALSE, reason, message),
+                    DEGRADED: (TRUE, reason, message), RECONCILING: (FALSE, reason, message),
+                    STALLED: (TRUE, reason, message)}
+        summary = "Degraded"
+    else:
+        return status
+    made = {c["type"]: c for c in status.get("conditions") or []}
+    made.update({t: condition(t, *v, generation, now) for t, v in replaced.items()})
+    order = (READY, PROGRESSING, DEGRADED, APPLIED, RECONCILING, STALLED)
+    return {**status, "phase": summary, "conditions": [made[t] for t in order if t in made]}

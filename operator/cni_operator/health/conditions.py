@@ -50,6 +50,9 @@ class Reason(str, Enum):
     UNMANAGED = "Unmanaged"
     NO_CNI_DETECTED = "NoCNIDetected"
     DELETING = "Deleting"
+    # An update of an installed CNI that failed its health gates or its deadline
+    UPGRADE_ROLLED_BACK = "UpgradeRolledBack"
+    UPGRADE_FAILED = "UpgradeFailed"
 
     def __str__(self) -> str:  # f-strings and str() give the wire value
         return self.value

@@ -132,7 +132,7 @@ class ContainerFacts:
 class PodFacts:
     name: str
     namespace: str
-    labels: tuple[tuple[str, str], ...]  # the labels CNI workloads select their pods by (k8s-app, app)
+    labels: tuple[tuple[str, str], ...]  # KEPT_LABELS: what CNI workloads select by, and the template revision
     node: str
     terminating: bool
     phase: str | None
@@ -156,6 +156,9 @@ class PodFacts:
 
 
 SELECTOR_LABELS = ("k8s-app", "app")
+# The DaemonSet controller's label naming the template revision a pod runs: which pods an update has replaced.
+REVISION_LABEL = "controller-revision-hash"
+KEPT_LABELS = (*SELECTOR_LABELS, REVISION_LABEL)
 
 
 def _containers(statuses) -> tuple[ContainerFacts, ...]:
@@ -181,7 +184,7 @@ def pod_facts(pod: PodFacts | dict) -> PodFacts:
     return PodFacts(
         name=meta.get("name") or "?",
         namespace=_shared(meta.get("namespace") or ""),
-        labels=tuple((k, _shared(labels[k])) for k in SELECTOR_LABELS if k in labels),
+        labels=tuple((k, _shared(labels[k])) for k in KEPT_LABELS if k in labels),
         node=spec.get("nodeName") or "",
         terminating=bool(meta.get("deletionTimestamp")),
         phase=_shared(status.get("phase")),

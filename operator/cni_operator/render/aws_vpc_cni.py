@@ -112,5 +112,4 @@ def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
         "node_agent_args": node_agent_args(options, entry),
         "network_policy": _flag(options.enable_network_policy),
         "image_pull_secrets": [secret.name for secret in spec.image_pull_secrets],
-        "max_unavailable": spec.rollout.max_unavailable,
     }

@@ -10,7 +10,7 @@ version, object for object (differences listed in docs/providers/canal.md). Each
     canal.masquerade                  canal-config masquerade, and flanneld's --ip-masq flag (which would win over it)
     canal.iptablesBackend             calico-node FELIX_IPTABLESBACKEND (absent at Auto, Felix's default)
     canal.logSeverity                 calico-node FELIX_LOGSEVERITYSCREEN (absent at Info, Felix's default)
-    rollout.maxUnavailable            DaemonSet canal updateStrategy.rollingUpdate.maxUnavailable
+    rollout.*                         nothing: the DaemonSet is OnDelete, the operator replaces pods (rollout.py)
     registry                          the registry of every image
     imagePullSecrets                  imagePullSecrets of both pod templates
 """
@@ -125,5 +125,4 @@ def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
         "net_conf": net_conf(spec.pod_cidr, canal),
         "felix_env": felix_env(canal),
         "flanneld_command": flanneld_command(canal),
-        "max_unavailable": spec.rollout.max_unavailable,
     }

@@ -74,6 +74,13 @@ PRINTER_COLUMNS = [
         "description": "Managed objects that differ from the render and are left as they are (see status.drift)",
     },
     {
+        "name": "Rollout",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": ".status.rollout.phase",
+        "description": "The last update of the CNI: Canary, Soaking, Rolling, Complete, RolledBack or Failed",
+    },
+    {
         "name": "Message",
         "type": "string",
         "priority": 1,

@@ -130,4 +130,14 @@ RULES: tuple[Rule, ...] = (
         + _BACKEND.format("oldSelf")
         + " + '; changing the Flannel backend would cut every pod off the network'",
     ),
+    Rule(
+        "spec.rollout",
+        "!has(self.soakSeconds) || !has(self.progressDeadlineSeconds) || "
+        "self.progressDeadlineSeconds >= self.soakSeconds",
+        api.ROLLOUT_DEADLINE_WORDS,
+        "`spec.rollout.progressDeadlineSeconds` is at least `spec.rollout.soakSeconds` (the defaults, 600 and 30, "
+        "count when a field is left out).",
+        field_path=".progressDeadlineSeconds",
+        reason="FieldValueInvalid",
+    ),
 )

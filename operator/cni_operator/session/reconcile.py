@@ -14,6 +14,10 @@ The decision table, in order (tests/unit/test_reconcile.py has a row for each):
       CNI, or on the wrong cluster
     otherwise                         render -> finalizer -> apply/prune -> Events -> status; retry in 10 s after
                                       an apply failure, keeping in the inventory what may exist
+      a new pod template of an        the same, then the operator deletes the old pods itself (the DaemonSet is
+      installed CNI                   OnDelete): canary, soak, batches within maxUnavailable (upgrade.py, rollout.py)
+      its update failed (this         the previous render is applied instead: Degraded/Stalled UpgradeRolledBack
+      generation)                     (UpgradeFailed with autoRollback false: nothing more is deleted)
     the pass fails (any exception)    Degraded/ReconcileError naming the error (report_failure, called by the
                                       session), then the exception goes on to the loop, which retries with back-off
 
@@ -44,6 +48,7 @@ from ..validation import Validated, check, summary
 from .announce import Announcer
 from .inventory import provider_of, read_inventory, trusted_refs
 from .projections import Projections
+from .rollout import Plan
 from .status import (
     PassRecord,
     StatusWriter,
@@ -53,6 +58,7 @@ from .status import (
     digest_of,
     installed_version,
 )
+from .upgrade import Rollouts, effective_spec
 
 APPLY_RETRY_SECONDS = 10.0
 DELETE_ATTEMPTS = 5
@@ -82,6 +88,7 @@ class Reconciler:
         self.logger = logger
         self.labels = metric_labels or {}
         self._deletion_attempts: tuple[str | None, int] = (None, 0)  # (uid of the ClusterNetwork, attempts)
+        self.rollouts = Rollouts(kube, projections, announcer, logger, self.policy)
 
     # ---- what the watches saw
 
@@ -139,13 +146,20 @@ class Reconciler:
             await self._report_settling(cr, spec, inventory)
             return wait
         await self._ensure_finalizer(cr, spec)
+        # An update of an installed CNI's pods is driven here (canary, soak, batches, rollback): upgrade.py.
+        plan, rendered, spec = self.rollouts.plan_for(cr, spec, rendered, inventory, utcnow())
         started = time.monotonic()
+        # A CRD released for its users' objects loses our label and leaves the cache, so no later pass (an update
+        # takes many) finds it a prune candidate again.
         outcome = await asyncio.to_thread(self.applier.sync, rendered.apply, list(inventory) + rendered.prune,
                                           frozenset(inventory))
         METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started, **self.labels)
         self.announcer.apply_outcome(cr, f"{provider.value} {spec.cni.version}", outcome,
                                      first_install=not inventory)
-        return await self._report_applied(cr, spec, rendered, inventory, outcome)
+        if not outcome.ok:  # the update starts once its template is applied: a later pass
+            return await self._report_applied(cr, spec, rendered, inventory, outcome)
+        recheck = await self.rollouts.drive(cr, plan, spec, rendered, utcnow()) if plan else None
+        return await self._report_applied(cr, spec, rendered, inventory, outcome, plan, recheck)
 
     def _settling(self, cr: dict, rendered: Rendered, inventory: list[ObjectRef]) -> float | None:
         """Seconds to wait before applying a spec younger than spec_quiet whose render would restart the CNI's pods
@@ -231,7 +245,8 @@ class Reconciler:
         await self._publish(cr, self._gauged(build(old, picture.status, PassRecord(*running))))
 
     async def _report_applied(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered,
-                              inventory: list[ObjectRef], outcome: ApplyOutcome) -> float | None:
+                              inventory: list[ObjectRef], outcome: ApplyOutcome, plan: Plan | None = None,
+                              recheck: float | None = None) -> float | None:
         generation = cr["metadata"].get("generation")
         if outcome.ok:
             new_inventory = [ObjectRef.of(o) for o in rendered.apply]
@@ -251,9 +266,10 @@ class Reconciler:
         record = PassRecord(provider=spec.provider.value, version=spec.cni.version, inventory=new_inventory,
                             digest=digest, generation=generation if error is None else applied_generation(
                                 cr.get("status")), wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted,
-                            retained=outcome.retained)
-        await self._publish(cr, self._gauged(build(cr.get("status"), picture.status, record)))
-        delays = [picture.recheck_after] if picture.recheck_after else []
+                            retained=outcome.retained, spec=effective_spec(spec) if error is None else None)
+        status = self.rollouts.report(build(cr.get("status"), picture.status, record), plan, generation, utcnow())
+        await self._publish(cr, self._gauged(status))
+        delays = [d for d in (picture.recheck_after, recheck) if d]
         if outcome.errors:
             delays.append(APPLY_RETRY_SECONDS)
         if outcome.deferred:

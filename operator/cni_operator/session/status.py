@@ -58,6 +58,7 @@ class PassRecord:
     ignored: list[ObjectRef] | None = None  # None: not looked at this pass (the old list stays)
     unreverted: list[str] = field(default_factory=list)  # "<object>: <why it is left as it is>"
     retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)  # CRDs kept for their objects
+    spec: str | None = None  # the effective spec applied (JSON), what a rollback renders again
 
 
 def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
@@ -76,9 +77,12 @@ def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
             "hash": record.digest,
             "lastAppliedTime": applied["lastAppliedTime"] if keep_time else rfc3339(utcnow()),
             "inventory": [ref.as_status() for ref in record.inventory],
+            **({"spec": record.spec} if record.spec is not None else {}),
         }
     if applied:
         status["applied"] = applied
+    if old.get("rollout") and "rollout" not in status:
+        status["rollout"] = old["rollout"]  # only the pass that drives an update changes it
     if record.ignored is not None:
         status["ignored"] = sorted(ref.describe() for ref in record.ignored)
     elif old.get("ignored"):
