@@ -17,6 +17,7 @@ from cni_operator.session.adoption import (
     template_changes,
 )
 from fake_kube import FakeKube
+from test_reconcile import CANAL_DS, STATUS_ONLY, Cluster, cond, node, rendered, shape
 
 DS = ObjectRef("apps/v1", "DaemonSet", "canal", "kube-system")
 CM = ObjectRef("v1", "ConfigMap", "canal-config", "kube-system")
@@ -133,3 +134,60 @@ def test_an_adopted_object_is_released_never_deleted(how):
     assert "app.kubernetes.io/managed-by" not in (left["metadata"].get("labels") or {})
     assert left["metadata"]["annotations"][ADOPTED_ANNOTATION] == "true"
     assert kube.get(other) is None
+
+
+# ---------------------------------------------------------------- the reconciler's row (fake API server, as test_reconcile)
+
+
+def hand_installed(version: str) -> list[dict]:
+    """What `kubectl apply -f canal.yaml` of VERSION leaves: the objects, without any label or annotation of ours."""
+    objects = rendered({"clusterType": "mks", "cni": {"version": version}}).apply
+    for obj in objects:
+        obj["metadata"].pop("labels", None)
+        obj["metadata"].pop("annotations", None)
+    return objects
+
+
+@pytest.fixture
+def fake_cluster():
+    c = Cluster()
+    yield c
+    c.close()
+
+
+def test_a_different_hand_installed_canal_blocks_if_equivalent_and_nothing_is_written(fake_cluster):
+    fake_cluster.add(node("n1"), *hand_installed("v3.31.4"))
+    fake_cluster.create({"clusterType": "mks", "cni": {"version": "v3.32.1"}})
+    p = fake_cluster.step()
+    assert shape(p.writes) == STATUS_ONLY and p.verbs("dry-run"), "wrote, or judged without a dry run"
+    assert cond(fake_cluster.status, "Degraded") == ("True", "AdoptionBlocked")
+    assert cond(fake_cluster.status, "Stalled") == ("True", "AdoptionBlocked")
+    assert "AdoptionBlocked" in p.reasons
+
+
+def test_never_refuses_and_takeover_adopts_and_rolls_out_from_what_ran(fake_cluster):
+    fake_cluster.add(node("n1"), *hand_installed("v3.31.4"))
+    fake_cluster.create({"clusterType": "mks", "cni": {"version": "v3.32.1"}, "adoption": "Never"})
+    assert shape(fake_cluster.step().writes) == STATUS_ONLY
+    assert cond(fake_cluster.status, "Degraded") == ("True", "AdoptionRefused")
+
+    fake_cluster.edit_spec({"adoption": "Takeover"})
+    p = fake_cluster.step()
+    assert "Adopted" in p.reasons and "RolloutStarted" in p.reasons, p.reasons
+    status = fake_cluster.status
+    assert {(a["kind"], a["name"]) for a in status["adopted"]} >= {("DaemonSet", "canal"), ("ConfigMap", "canal-config")}
+    rollout = status["rollout"]
+    assert (rollout["from"], rollout["to"]) == ("v3.31.4", "v3.32.1"), rollout
+    assert '"version":"v3.31.4"' in rollout["fromSpec"], rollout
+    ds = fake_cluster.kube.objects[CANAL_DS]
+    assert ds["metadata"]["annotations"][ADOPTED_ANNOTATION] == "true"
+    assert ds["spec"]["updateStrategy"] == {"type": "OnDelete"} or ds["spec"]["updateStrategy"]["type"] == "OnDelete"
+
+
+def test_the_same_hand_installed_version_is_adopted_without_an_update(fake_cluster):
+    fake_cluster.add(node("n1"), *hand_installed("v3.31.4"))
+    fake_cluster.create({"clusterType": "mks", "cni": {"version": "v3.31.4"}})
+    p = fake_cluster.step()
+    assert "Adopted" in p.reasons and "RolloutStarted" not in p.reasons, p.reasons
+    assert not fake_cluster.status.get("rollout")
+    assert len(fake_cluster.status["adopted"]) == len(hand_installed("v3.31.4"))
