@@ -231,6 +231,7 @@ def test_spec_defaults_match_the_models():
         "awsVpcCni.enableNetworkPolicy": False, "rollout.maxUnavailable": 1, "rollout.canary": 1,
         "rollout.soakSeconds": 30, "rollout.progressDeadlineSeconds": 600, "rollout.autoRollback": True, "paused": False,
         "deletionPolicy": "Orphan",
+        "adoption": "IfEquivalent",
     }
     for path, value in defaults.items():
         source = filled["eks" if path.startswith("awsVpcCni") else "mks"]

@@ -1,7 +1,8 @@
 """The one place that writes managed objects: server-side apply of what render produced, prune of what it dropped.
 
 Rules: write only when the live object departs from what we want (so an idle cluster sees no writes); never touch an
-object someone opted out with the ignore annotation; delete only objects that carry our managed-by label; and do not
+object someone opted out with the ignore annotation; delete only objects that carry our managed-by label and were not
+adopted from someone else's install (those are released instead, session/adoption.py); and do not
 fight a conflicting writer in a hot loop (back off, and say so).
 """
 
@@ -24,6 +25,7 @@ from ..objects import (
     RETAINED_ANNOTATION,
     VERSION_LABEL,
     ObjectRef,
+    is_adopted,
     is_ignored,
     is_managed,
     kind_rank,
@@ -68,6 +70,9 @@ class ApplyOutcome:
     # CRDs a prune or a delete left in place because objects of their kind exist (users' data): (CRD, how many,
     # or None when the operator may not count them). They are released: no longer labelled as ours.
     retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)
+    # Adopted objects (someone else's before the first install) a prune or a delete left in place, released from
+    # our labels: they are never deleted.
+    released: list[ObjectRef] = field(default_factory=list)
     ignored: list[ObjectRef] = field(default_factory=list)
     ignored_drift: list[tuple[ObjectRef, str]] = field(default_factory=list)  # ignored and differing: (object, field)
     deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
@@ -76,7 +81,8 @@ class ApplyOutcome:
 
     @property
     def writes(self) -> int:
-        return len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned) + len(self.retained)
+        return (len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned) + len(self.retained)
+                + len(self.released))
 
     @property
     def ok(self) -> bool:
@@ -254,6 +260,10 @@ class Applier:
             if is_ignored(live):
                 outcome.ignored.append(ref)
                 return
+            if is_adopted(live):
+                self._release(ref)
+                outcome.released.append(ref)
+                return
             if ref.kind == "CustomResourceDefinition" and self._retain_crd(ref, live, outcome):
                 return
             if self.kube.delete(ref):
@@ -274,14 +284,19 @@ class Applier:
             count = None  # cannot tell: keeping it is the only safe answer
         if count == 0:
             return False
-        released = self.kube.merge_patch(ref, {"metadata": {
-            "labels": {label: None for label in RELEASED_LABELS},
-            "annotations": {HASH_ANNOTATION: None, RETAINED_ANNOTATION: rfc3339(utcnow())},
-        }})
-        self.remember(released)  # the cache forgets it now: no later pass finds it still labelled as ours
-        self._applied.pop(ref, None)
+        self._release(ref, {RETAINED_ANNOTATION: rfc3339(utcnow())})
         outcome.retained.append((ref, count))
         return True
+
+    def _release(self, ref: ObjectRef, annotations: dict | None = None) -> None:
+        """Let go of an object: no managed-by, provider or version label, no hash, so no later prune or delete
+        takes it; the cache forgets it (it is no longer labelled as ours)."""
+        released = self.kube.merge_patch(ref, {"metadata": {
+            "labels": {label: None for label in RELEASED_LABELS},
+            "annotations": {HASH_ANNOTATION: None, **(annotations or {})},
+        }})
+        self.remember(released)
+        self._applied.pop(ref, None)
 
     def delete_all(self, refs: list[ObjectRef]) -> ApplyOutcome:
         """Remove an installation (deletionPolicy Delete): workloads first, CRDs last."""

@@ -66,6 +66,19 @@ class Announcer:
                      f"kept {ref.describe()} instead of deleting it: {held}, and deleting a CRD deletes them all. "
                      f"It is no longer managed by cni-operator; delete it yourself once they are migrated or unneeded.")
 
+    def adoption(self, cr: dict, adopted: list[ObjectRef], released: list[ObjectRef]) -> None:
+        """What a first install took over from someone else's install, and adopted objects let go of."""
+        if adopted:
+            self.say(cr, NORMAL, "Adopted",
+                     f"took over {len(adopted)} existing objects not installed by cni-operator (spec.adoption): "
+                     f"{', '.join(r.describe() for r in adopted[:6])}{' and more' if len(adopted) > 6 else ''}. "
+                     f"They are listed in status.adopted and never pruned or deleted.")
+        if released:
+            self.say(cr, NORMAL, "AdoptedReleased",
+                     f"left {len(released)} adopted objects in place instead of deleting them (they existed before "
+                     f"cni-operator took them over); no longer managed: "
+                     f"{', '.join(r.describe() for r in released[:6])}{' and more' if len(released) > 6 else ''}")
+
     def phase_change(self, cr: dict, previous: str | None, status: dict) -> None:
         """Events mark phase transitions only; imported clusters get a log line and no Event."""
         phase = status.get("phase")
