@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     except (VendorError, OSError) as exc:
         print(f"vendor-upstream: {exc}", file=sys.stderr)
         return 1
-    print(f"stored {target.relative_to(REPO)}/{SOURCES[args.provider][2]} (sha256 {record['sha256'][:16]}...)")
+    shown = target.relative_to(REPO) if target.is_relative_to(REPO) else target
+    print(f"stored {shown}/{SOURCES[args.provider][2]} (sha256 {record['sha256'][:16]}...)")
     return 0
 
 
