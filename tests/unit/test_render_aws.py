@@ -159,7 +159,7 @@ def test_default_is_newest_catalog_version_and_every_object_is_labelled():
 def test_crds_and_rbac_come_before_the_daemonset():
     kinds = [o["kind"] for o in render(parse_spec({"clusterType": "eks"})).apply]
     assert kinds.index("DaemonSet") == len(kinds) - 1
-    assert kinds[:2] == ["CustomResourceDefinition", "CustomResourceDefinition"]
+    assert kinds[0] == "CustomResourceDefinition" and kinds.count("CustomResourceDefinition") == 1  # ENIConfig
 
 
 # ---------------------------------------------------------------- each option changes what it should, nothing else
@@ -332,18 +332,9 @@ def test_mirror_does_not_need_a_known_region():
 
 # ---------------------------------------------------------------- object-by-object comparison with upstream
 
-# Every intended difference between our default render and the upstream manifest, with its reason. The comparison
-# below checks everything else against the facts.
-INTENDED_DIFFERENCES = {
-    "labels": "every object also carries app.kubernetes.io/managed-by=cni-operator and the cni-operator.io provider "
-    "and version labels (the apply inventory and prune need them); the two CRDs carry them too",
-    "DaemonSet.spec.updateStrategy": "OnDelete, not upstream's RollingUpdate with maxUnavailable 10%: cni-operator "
-    "replaces the pods itself, canary first, gated on their health, at most spec.rollout.maxUnavailable at a time "
-    "(default 1), and rolls back a failing update",
-    "CRD policyendpoints schema": "compact: spec and status preserve unknown fields, only spec.policyRef is typed; "
-    "names, group, scope, version, subresources, labels and annotations are upstream's",
-    "CRD eniconfigs schema": "upstream's properties and required fields, descriptions shortened",
-}
+# The object-by-object comparison with the vendored upstream manifest, and the list of deliberate differences, are
+# tests/unit/test_upstream_fidelity.py and tests/unit/upstream/differences.yaml; the tests below check the facts
+# recorded in aws_vpc_cni_facts.py against the render.
 
 
 def test_upstream_objects_kinds_names_namespaces_api_versions():
@@ -388,10 +379,8 @@ def test_upstream_crds():
     assert set(schema["properties"]["spec"]["properties"]) == set(
         facts.CRDS["eniconfigs.crd.k8s.amazonaws.com"]["spec_properties"]
     )
-    # Intended difference: the PolicyEndpoint schema is compacted but keeps every upstream field.
-    pe = DEFAULT[("CustomResourceDefinition", "policyendpoints.networking.k8s.aws")]["spec"]["versions"][0]
-    pe_spec = pe["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert pe_spec["x-kubernetes-preserve-unknown-fields"] is True
+    # Upstream's manifest does not ship the PolicyEndpoint CRD (EKS's control plane installs it): neither do we.
+    assert ("CustomResourceDefinition", "policyendpoints.networking.k8s.aws") not in DEFAULT
 
 
 def test_upstream_configmap_serviceaccount_rbac():
@@ -477,11 +466,9 @@ def test_upstream_containers(version):
     assert _mounts(agent) == fact["volumeMounts"]
 
 
-def test_intended_differences_are_documented():
+def test_differences_from_upstream_are_documented():
     doc = (HERE.parent.parent / "docs" / "providers" / "aws-vpc-cni.md").read_text(encoding="utf-8")
-    assert "Intended differences" in doc
-    for key in ("managed-by", "OnDelete", "PolicyEndpoint", "ENIConfig"):
-        assert key in doc
+    assert "Differences from upstream" in doc and "tests/unit/upstream/differences.yaml" in doc
 
 
 # ---------------------------------------------------------------- offline schema validation

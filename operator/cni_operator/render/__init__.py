@@ -2,7 +2,8 @@
 
 No kopf, no kubernetes client, no I/O beyond reading templates (an import-linter contract enforces it).
 Each provider contributes a context builder (canal.py, aws_vpc_cni.py); the templates live in
-manifests/<provider>/ and the catalog entry names which templates a version renders.
+manifests/<provider>/ and the catalog entry names which templates a version renders. An entry `vendored:<Kind>`
+renders that kind's objects from the version's vendored upstream manifest unchanged (vendored.py): the CRDs.
 
 Deterministic: the same spec and catalog give the same objects in the same order with the same key order, so
 `to_yaml(render(spec).apply)` is byte-identical from run to run.
@@ -23,6 +24,7 @@ from ..api import PROVIDER_FOR_CLUSTER_TYPE, ClusterNetworkSpec, CNIRef, Provide
 from ..catalog import Catalog, VersionEntry, load_catalog, resolve
 from ..objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, kind_rank
 from ..resources import manifests_dir
+from . import vendored
 
 # libyaml when PyYAML was built with it (several times faster); the pure-Python loader otherwise. Same results.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,6 +64,9 @@ def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dic
     context = _context(spec, entry)
     objects: list[dict] = []
     for name in entry.templates:
+        if vendored.is_vendored(name):
+            objects.extend(vendored.render(entry, name))
+            continue
         text = env.get_template(name).render(**context)
         objects.extend(doc for doc in yaml.load_all(text, Loader=_Loader) if doc)
     for obj in objects:

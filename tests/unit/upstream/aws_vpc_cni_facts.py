@@ -46,7 +46,6 @@ DEFAULT_REGISTRY = (
 
 OBJECTS = [
     ("CustomResourceDefinition", "eniconfigs.crd.k8s.amazonaws.com", ""),
-    ("CustomResourceDefinition", "policyendpoints.networking.k8s.aws", ""),
     ("ServiceAccount", "aws-node", NAMESPACE),
     ("ConfigMap", "amazon-vpc-cni", NAMESPACE),
     ("ClusterRole", "aws-node", ""),
@@ -82,31 +81,6 @@ CRDS = {
         "schema_top_preserves_unknown": True,
         "spec_properties": {"securityGroups": "array of string", "subnet": "string"},
         "spec_required": ["subnet"],
-    },
-    "policyendpoints.networking.k8s.aws": {
-        "group": "networking.k8s.aws",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "PolicyEndpoint",
-            "listKind": "PolicyEndpointList",
-            "plural": "policyendpoints",
-            "singular": "policyendpoint",
-        },
-        "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
-        "subresources": {"status": {}},
-        "labels": {"app.kubernetes.io/name": "amazon-network-policy-controller-k8s"},
-        "annotations": {"controller-gen.kubebuilder.io/version": "v0.11.3"},
-        # The full generated schema: spec.{egress,ingress,podIsolation,podSelector,podSelectorEndpoints,policyRef},
-        # spec.required [policyRef]; status object.
-        "spec_properties": [
-            "egress",
-            "ingress",
-            "podIsolation",
-            "podSelector",
-            "podSelectorEndpoints",
-            "policyRef",
-        ],
-        "spec_required": ["policyRef"],
     },
 }
 
