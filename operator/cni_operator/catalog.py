@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .api import AwsVpcCniOptions, CanalOptions, ClusterNetworkSpec, Provider
+from .api import AwsVpcCniOptions, CanalOptions, ClusterNetworkSpec, Provider, RolloutOptions
 from .objects import ObjectRef
 from .resources import manifests_dir
 
@@ -85,6 +85,15 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.lstrip("v").split("."))
 
 
+def _checked_max_unavailable(provider_name: str, value: int | str) -> int | str:
+    """The catalog's rollout default, held to the rules a user's value meets (resolve copies it unvalidated)."""
+    try:
+        return RolloutOptions(max_unavailable=value).max_unavailable
+    except ValueError as exc:
+        raise CatalogError(f"catalog {provider_name}.rollout.maxUnavailable {value!r} is not a count 1..1000 or a "
+                           f"percentage 1%..100%: {exc}") from None
+
+
 def parse_catalog(data: dict) -> Catalog:
     entries: dict[Provider, dict[str, VersionEntry]] = {}
     defaults: dict[Provider, str] = {}
@@ -96,7 +105,8 @@ def parse_catalog(data: dict) -> Catalog:
             ForeignCRD(name=item["name"], needed_when=item.get("neededWhen"),
                        installed_by=" ".join(str(item.get("installedBy") or "").split()))
             for item in block.get("neverOwn") or [])
-        max_unavailable[provider] = (block.get("rollout") or {}).get("maxUnavailable", DEFAULT_MAX_UNAVAILABLE)
+        max_unavailable[provider] = _checked_max_unavailable(
+            provider_name, (block.get("rollout") or {}).get("maxUnavailable", DEFAULT_MAX_UNAVAILABLE))
         entries[provider] = {
             version: VersionEntry(
                 provider=provider,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from cni_operator.api import RolloutOptions, parse_spec
-from cni_operator.catalog import load_catalog, parse_catalog, resolve
+from cni_operator.catalog import CatalogError, load_catalog, parse_catalog, resolve
 from cni_operator.objects import MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef
 from cni_operator.preview import KEEP, prune_step
 from cni_operator.session.foreign_crds import REASON
@@ -190,6 +190,13 @@ def test_a_catalog_without_a_rollout_default_keeps_one():
     catalog = parse_catalog({"aws-vpc-cni": {"versions": {"v1.0.0": {"images": {}, "templates": []}}}})
     assert resolve(parse_spec({"clusterType": "eks", "cni": {"version": "v1.0.0"}}), catalog).rollout \
         .max_unavailable == 1
+
+
+@pytest.mark.parametrize("value", ["0%", 0, "150%", "ten"])
+def test_a_catalog_rollout_default_is_checked_like_a_users(value):
+    with pytest.raises(CatalogError, match="rollout.maxUnavailable"):
+        parse_catalog({"aws-vpc-cni": {"rollout": {"maxUnavailable": value},
+                                       "versions": {"v1.0.0": {"images": {}, "templates": []}}}})
 
 
 def test_the_crd_does_not_default_max_unavailable():
