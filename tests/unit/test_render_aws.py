@@ -379,8 +379,20 @@ def test_upstream_crds():
     assert set(schema["properties"]["spec"]["properties"]) == set(
         facts.CRDS["eniconfigs.crd.k8s.amazonaws.com"]["spec_properties"]
     )
-    # Upstream's manifest does not ship the PolicyEndpoint CRD (EKS's control plane installs it): neither do we.
-    assert ("CustomResourceDefinition", "policyendpoints.networking.k8s.aws") not in DEFAULT
+
+
+@pytest.mark.parametrize("version", [NEW, OLD])
+@pytest.mark.parametrize("aws", [{}, {"enableNetworkPolicy": True}])
+def test_crds_the_control_plane_owns_are_never_rendered_and_always_offered_for_release(version, aws):
+    """Upstream's manifest ships no PolicyEndpoint CRD (the EKS control plane installs it): the render never has it,
+    with or without network policy, and the prune list always names it, so a copy an older operator labelled as
+    its own is released (apply/, tests/integration/test_operator_vpc_crds.py)."""
+    result = render(parse_spec({"clusterType": "eks", "cni": {"version": version}, "awsVpcCni": aws}))
+    crds = {o["metadata"]["name"] for o in result.apply if o["kind"] == "CustomResourceDefinition"}
+    assert crds == set(facts.CRDS)
+    assert not crds & set(facts.FOREIGN_CRDS)
+    released = [ref.name for ref in result.prune if ref.kind == "CustomResourceDefinition"]
+    assert sorted(released) == sorted(facts.FOREIGN_CRDS)
 
 
 def test_upstream_configmap_serviceaccount_rbac():
@@ -445,7 +457,7 @@ def test_upstream_containers(version):
     fact = facts.AWS_NODE
     assert node["image"] == images["aws-node"]
     assert node["ports"] == fact["ports"]
-    expected_env = {**facts.AWS_NODE_ENV, **facts.SECONDARY_ENV, "VPC_CNI_VERSION": version}
+    expected_env = {**facts.AWS_NODE_ENV, "VPC_CNI_VERSION": version}
     assert env_of(objs) == expected_env
     assert _field_env(node) == facts.AWS_NODE_FIELD_ENV
     command = [part.format(addr=delta["probe_addr"]) for part in fact["probe_command"]]
@@ -460,10 +472,28 @@ def test_upstream_containers(version):
     fact = facts.NODE_AGENT
     assert agent["image"] == images["aws-eks-nodeagent"]
     assert _field_env(agent) == fact["env_field"]
-    assert agent["args"] == fact["args"] + delta["extra_node_agent_args"]
+    assert agent["ports"] == fact["ports"]
+    assert agent["args"] == fact["args"]
     assert agent["resources"] == fact["resources"]
     assert agent["securityContext"] == fact["securityContext"]
     assert _mounts(agent) == fact["volumeMounts"]
+
+    pull = {c["name"]: c["imagePullPolicy"] for c in (init, node, agent) if "imagePullPolicy" in c}
+    assert pull == delta["imagePullPolicy"]
+
+
+def test_agent_metrics_port_is_the_one_the_agent_binds():
+    agent = container(DEFAULT, "aws-eks-nodeagent")
+    (port,) = agent["ports"]
+    assert f"--metrics-bind-addr=:{port['containerPort']}" in agent["args"]
+    assert port["name"] == "agentmetrics"  # the name the upstream chart's PodMonitor scrapes
+
+
+def test_clusterrole_grants_everything_upstream_grants_with_network_policy():
+    """The issue's "done when": with enableNetworkPolicy the role is upstream's, rule for rule."""
+    for version in (NEW, OLD):
+        objs = rendered({"enableNetworkPolicy": True}, version=version)
+        assert objs[("ClusterRole", "aws-node")]["rules"] == facts.CLUSTERROLE_RULES
 
 
 def test_differences_from_upstream_are_documented():
@@ -495,7 +525,8 @@ def test_versions_have_the_same_objects_so_nothing_is_pruned():
     old = render(parse_spec({"clusterType": "eks", "cni": {"version": OLD}}))
     new = render(parse_spec({"clusterType": "eks", "cni": {"version": NEW}}))
     assert {ObjectRef.of(o) for o in old.apply} == {ObjectRef.of(o) for o in new.apply}
-    assert old.prune == [] and new.prune == []
+    # Only the CRDs the provider never owns are offered to the prune, which releases them (never deletes).
+    assert [r.name for r in old.prune] == [r.name for r in new.prune] == facts.FOREIGN_CRDS
 
 
 def test_upgrade_changes_the_workload_not_the_config():
@@ -512,7 +543,9 @@ def test_upgrade_changes_the_workload_not_the_config():
     assert AWS_NODE + ("livenessProbe", "exec", "command", 1) in ds_paths
     assert AWS_NODE + ("readinessProbe", "exec", "command", 1) in ds_paths
     assert AWS_NODE + ("env", "[VPC_CNI_VERSION]", "value") in ds_paths
-    assert AGENT + ("args", 9) in ds_paths  # --conntrack-cache-table-size, new in the v1.23 render
+    # imagePullPolicy: Always in v1.22.3 for init and agent, IfNotPresent everywhere in v1.23.1 (upstream's).
+    assert INIT + ("imagePullPolicy",) in ds_paths and AGENT + ("imagePullPolicy",) in ds_paths
+    assert not any(path[: len(AGENT) + 1] == AGENT + ("args",) for path in ds_paths)  # same agent flags
 
 
 # ---------------------------------------------------------------- purity

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..apply import ApplyOutcome
+from ..catalog import load_catalog
 from ..events import NORMAL, WARNING, EventRecorder
 from ..metrics import METRICS
 from ..objects import ObjectRef
@@ -58,10 +59,18 @@ class Announcer:
             METRICS.inc("cni_operator_objects_applied_total", len(outcome.reverted), action="reverted", **self.labels)
 
     def retained(self, cr: dict, retained: list[tuple[ObjectRef, int | None]]) -> None:
-        """One Warning per CRD a prune or a delete kept because objects of its kind exist."""
+        """One Warning per CRD a prune or a delete kept because objects of its kind exist; one Normal Event per CRD
+        released because the catalog says the provider never owns it (an older operator had labelled it)."""
+        catalog = load_catalog()
         for ref, count in retained:
             held = ("cni-operator may not count its objects" if count is None else
                     f"{count} object of its kind exists" if count == 1 else f"{count} objects of its kind exist")
+            if catalog.never_owns(ref.name, None):
+                self.say(cr, NORMAL, "CRDReleased",
+                         f"released {ref.describe()} ({held}): cni-operator never installs, changes or deletes it "
+                         f"(its owner, on EKS the control plane, installs it); an older cni-operator had labelled "
+                         f"it as its own. Its labels are removed and it stays as it is.")
+                continue
             self.say(cr, WARNING, "CRDRetained",
                      f"kept {ref.describe()} instead of deleting it: {held}, and deleting a CRD deletes them all. "
                      f"It is no longer managed by cni-operator; delete it yourself once they are migrated or unneeded.")
