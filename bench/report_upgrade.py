@@ -17,6 +17,10 @@ def _policy(p: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in p.items() if k != "progressDeadlineSeconds")
 
 
+def _sampling(side: dict) -> str:
+    return f"{side['samples']}, {side['longest_gap_s']:.1f} s"
+
+
 def _phases(phases: list) -> str:
     return " → ".join(f"{name} {at:.0f} s" for name, at in phases)
 
@@ -28,7 +32,7 @@ def section(r: dict) -> str:
         b, o = e["baseline"], e["operator"]
         rows.append([f"{name}: {_policy(o['policy'])}", str(o["max_unavailable"]),
                      f"{o['seconds']:.1f} s", f"{b['seconds']:.1f} s", f"{o['seconds'] / b['seconds']:.2f}×",
-                     f"{o['worst']}", f"{b['worst']}", f"{o['samples']} / {b['samples']}"])
+                     f"{o['worst']}", f"{b['worst']}", f"{_sampling(o)} / {_sampling(b)}"])
         notes.append(f"- {name}: the new template was in the canal DaemonSet {o['template_applied_s']:.1f} s after "
                      f"the apply; operator phases (seconds after the apply when status showed them): "
                      f"{_phases(o['phases'])}; worst moment {o['worst_at_s']:.1f} s after the apply "
@@ -37,7 +41,8 @@ def section(r: dict) -> str:
         if errors:
             notes.append(f"  {errors} samples failed (a list call that errored) and are missing from the counts.")
     header = ["policy", "maxUnavailable", "operator: to Complete", "baseline: DaemonSet RollingUpdate", "ratio",
-              "operator: max nodes without a Ready canal pod", "baseline: same", "samples (operator / baseline)"]
+              "operator: max nodes without a Ready canal pod", "baseline: same",
+              "samples, longest gap (operator / baseline)"]
     return "\n".join([
         BEGIN,
         TITLE + "\n",

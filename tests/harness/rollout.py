@@ -31,24 +31,39 @@ def _ready(pod) -> bool:
         c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
+def _serving(pod: dict) -> bool:
+    return not pod["metadata"].get("deletionTimestamp") and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or [])
+
+
 class Sampler(threading.Thread):
     """Every 200 ms: how many of NODES have no Ready, non-terminating pod labelled k8s-app=APP; keeps the worst
-    moment (count, the nodes lacking one, seconds since start), so a test or bench can say when it was."""
+    moment (count, the nodes lacking one, seconds since start), so a test or bench can say when it was.
+
+    The pods are listed as plain JSON: the kubernetes client's typed objects take about as long as the interval to
+    build for 100 pods on a busy machine, which once stretched "every 200 ms" to every 6 s. `longest_gap` says how
+    far apart two samples came at worst, so a caller can tell a sampler that kept up from one that did not."""
 
     def __init__(self, cluster: Cluster, nodes: list[str], app: str, namespace: str = CNI_NAMESPACE):
         super().__init__(daemon=True)
         self.cluster, self.nodes, self.app, self.namespace = cluster, set(nodes), app, namespace
         self.stop, self.samples, self.worst = threading.Event(), 0, (0, [], 0.0)
         self.errors = 0  # list calls that failed (a slow API server): a gap the caller can report
+        self.longest_gap = 0.0  # seconds between the starts of two consecutive samples, at worst
+        self.elapsed = 0.0
 
     def lacking(self) -> list[str]:
-        pods = self.cluster.core.list_namespaced_pod(self.namespace, label_selector=f"k8s-app={self.app}").items
-        return sorted(self.nodes - {p.spec.node_name for p in pods if _ready(p)})
+        response = self.cluster.core.list_namespaced_pod(self.namespace, label_selector=f"k8s-app={self.app}",
+                                                         _preload_content=False)
+        pods = json.loads(response.data)["items"]
+        return sorted(self.nodes - {p["spec"].get("nodeName") for p in pods if _serving(p)})
 
     def run(self) -> None:
-        started = time.monotonic()
+        started = last = time.monotonic()
         while not self.stop.is_set():
             tick = time.monotonic()
+            self.longest_gap = max(self.longest_gap, tick - last)
+            last = tick
             try:
                 lacking = self.lacking()
             except Exception:  # noqa: BLE001 - one failed list is a missed sample, counted, not a crash
@@ -58,6 +73,14 @@ class Sampler(threading.Thread):
                 if len(lacking) > self.worst[0]:
                     self.worst = (len(lacking), lacking, tick - started)
             self.stop.wait(max(0.0, SAMPLE_SECONDS - (time.monotonic() - tick)))
+        self.elapsed = time.monotonic() - started
+
+    def assert_kept_up(self, mean_interval: float = 2.5 * SAMPLE_SECONDS) -> None:
+        """The samples came about every 200 ms (on average within MEAN_INTERVAL): a worst count from a sampler that
+        fell behind would say little."""
+        assert self.samples >= 5 and self.elapsed / self.samples <= mean_interval, (
+            f"the sampler looked {self.samples} times in {self.elapsed:.1f} s ({self.errors} failed lists, longest "
+            f"gap {self.longest_gap:.1f} s)")
 
     def __enter__(self) -> Self:
         self.start()
