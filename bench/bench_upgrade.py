@@ -125,7 +125,7 @@ def baseline(cluster: Cluster, names: list[str], policy: dict, timeout: float) -
         cluster.kubectl("delete", "namespace", BASELINE_NS, "--wait=true", "--timeout=300s", check=False)
     worst, lacking, at = sampler.worst
     return {"seconds": seconds, "worst": worst, "worst_at_s": at, "worst_nodes": lacking[:10],
-            "samples": sampler.samples, "sample_errors": sampler.errors,
+            "samples": sampler.samples, "events": sampler.events, "sample_errors": sampler.errors,
             "sample_seconds": sampler.elapsed, "longest_gap_s": sampler.longest_gap, "max_unavailable": mu}
 
 
@@ -162,7 +162,7 @@ def operator_side(cluster: Cluster, names: list[str], policy: dict, timeout: flo
                                           "the DaemonSet's new template")  # the first such event, not the latest
     worst, lacking, worst_at = sampler.worst
     return {"seconds": seconds, "worst": worst, "worst_at_s": worst_at, "worst_nodes": lacking[:10],
-            "samples": sampler.samples, "sample_errors": sampler.errors,
+            "samples": sampler.samples, "events": sampler.events, "sample_errors": sampler.errors,
             "sample_seconds": sampler.elapsed, "longest_gap_s": sampler.longest_gap, "phases": phases,
             "template_applied_s": applied_at - t0,
             "nodes_updated": obj["status"]["rollout"].get("nodesUpdated"),
