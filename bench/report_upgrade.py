@@ -1,6 +1,6 @@
 """BENCHMARKS.md's upgrade section (bench/bench_upgrade.py), between its own markers: written by a BENCH_UPGRADE=1
 run of `make bench` or by `python -m bench.bench_upgrade` alone; any other run carries the last one over with its
-date, as the scale section is."""
+date, as the scale section is. `python -m bench.report_upgrade` writes it again from bench/results_upgrade.json."""
 
 from __future__ import annotations
 
@@ -99,3 +99,14 @@ def replace_section(document: str, new: str) -> str:
     if pattern.search(document):
         return pattern.sub(lambda _: new, document, count=1)
     return document.rstrip("\n") + "\n\n" + new
+
+
+if __name__ == "__main__":  # `python -m bench.report_upgrade`: the section again from bench/results_upgrade.json
+    import json
+
+    from tests.harness.repo import REPO
+
+    target = REPO / "BENCHMARKS.md"
+    results = json.loads((REPO / "bench" / "results_upgrade.json").read_text())
+    target.write_text(replace_section(target.read_text(), section(results)))
+    print(f"wrote the upgrade section of {target} from bench/results_upgrade.json")
