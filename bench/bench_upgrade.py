@@ -24,6 +24,7 @@ import copy
 import functools
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -203,16 +204,22 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="cni-operator-bench-upgrade-"))
     cluster = open_cluster(3)
     operator = BenchOperator(cluster, workdir)
+    ok = False
     try:
         operator.start()
         log(f"operator running (pid {operator.pid}, log {operator.log_path})")
         results["upgrade"] = run(cluster, nodes, policies, env_float("BENCH_UPGRADE_TIMEOUT", 900))
+        ok = True
     finally:
         results["load_after"] = load_average()
         results["wall_seconds"] = time.monotonic() - t_start
         operator.stop()
         operator.revoke()
         close_cluster(cluster)
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir} (operator log: {operator.log_path})")
     (REPO / "bench" / "results_upgrade.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     target = REPO / os.environ.get("BENCH_OUTPUT", "BENCHMARKS.md")
     previous = target.read_text() if target.exists() else ""
