@@ -11,6 +11,9 @@ Environment (all optional):
     BENCH_SCALE=1             run the scale benchmarks too; BENCH_SCALE_NODES=1000,5000 sizes (grown in order),
                               BENCH_SCALE_IDLE_SECONDS=30, BENCH_CHURN_SECONDS=60, BENCH_CHURN_RATE=10 (flips/s),
                               BENCH_CHURN_WINDOW=10, BENCH_SCALE_TIMEOUT=1800 (s per wait)
+    BENCH_UPGRADE=1           run the upgrade benchmark too (bench/bench_upgrade.py; about 15 minutes; alone:
+                              `python -m bench.bench_upgrade`): BENCH_UPGRADE_NODES=100,
+                              BENCH_UPGRADE_POLICIES=fast,default, BENCH_UPGRADE_TIMEOUT=900
     BENCH_OUTPUT=BENCHMARKS.md
     KUBECONFIG_TESTS, AUDIT_LOG_TESTS   benchmark this (disposable, loopback) cluster instead of starting one,
                               as the test tiers do; without an audit log the write counts are skipped
@@ -112,6 +115,13 @@ def main() -> int:
                 finally:
                     if not cluster.started_here:  # someone else's cluster: give back the nodes it had
                         bench_scale.delete_nodes(cluster, keep=before)
+        if os.environ.get("BENCH_UPGRADE", "") not in ("", "0"):
+            from bench import bench_upgrade
+
+            results["upgrade"] = bench_upgrade.run(
+                cluster, env_int("BENCH_UPGRADE_NODES", 100),
+                [p for p in os.environ.get("BENCH_UPGRADE_POLICIES", "fast,default").split(",") if p],
+                env_float("BENCH_UPGRADE_TIMEOUT", 900))
         results["operator_rss_mib_end"] = operator.rss_mib()
         ok = True
     finally:

@@ -99,3 +99,35 @@ def test_a_new_spec_mid_update_replaces_the_pods_of_every_earlier_revision():
     assert back.stale_revisions == ["mid"], "back to the start: the pods of the start stay"
     step = advance(back, pods, desired=3, observed=True, options=opts, now=NOW, deleting=set())
     assert [p.name for p in step.delete] == ["p0"]
+
+
+def aws_node(name: str, node: str, revision: str, init_waiting: str | None) -> object:
+    """An aws-node pod as the kubelet (and kwok's failure stages) report it while its init container aws-vpc-cni-init
+    has not completed: Pending, the init container waiting for INIT_WAITING, aws-node and aws-eks-nodeagent waiting in
+    PodInitializing."""
+    init = {"name": "aws-vpc-cni-init", "ready": False, "restartCount": 0,
+            "state": {"waiting": {"reason": init_waiting, "message": "Back-off pulling image \"fail.invalid/x\""}}
+            if init_waiting else {"running": {"startedAt": "2026-01-01T12:00:01Z"}}}
+    waiting = {"waiting": {"reason": "PodInitializing"}}
+    return pod_facts({"metadata": {"name": name, "namespace": "kube-system",
+                                   "labels": {"k8s-app": "aws-node", "controller-revision-hash": revision}},
+                      "spec": {"nodeName": node},
+                      "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
+                                 "initContainerStatuses": [init],
+                                 "containerStatuses": [{"name": c, "ready": False, "restartCount": 0,
+                                                        "state": waiting}
+                                                       for c in ("aws-node", "aws-eks-nodeagent")]}})
+
+
+def test_an_aws_node_canary_whose_init_container_cannot_pull_is_rolled_back_naming_it():
+    """The VPC CNI's new image shows first in an init container: the gate reads init containers too, and waits
+    while one merely runs (PodInitializing is not a failure)."""
+    old = [pod(f"aws-node-{i}", f"n{i}", "old") for i in range(3)]
+    plan, opts = plan_for(old, soakSeconds=0)
+    starting = [aws_node("aws-node-new", "n0", "new", None), *old[1:]]
+    step = advance(plan, starting, desired=3, observed=True, options=opts, now=NOW, deleting=set())
+    assert not step.failed and plan.phase == "Canary"
+    failing = [aws_node("aws-node-new", "n0", "new", "ImagePullBackOff"), *old[1:]]
+    step = advance(plan, failing, desired=3, observed=True, options=opts, now=NOW, deleting=set())
+    assert step.failed and plan.phase == "RolledBack"
+    assert "aws-node-new on n0: ImagePullBackOff (aws-vpc-cni-init:" in plan.message, plan.message
