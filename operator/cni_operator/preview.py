@@ -230,7 +230,8 @@ def _problems(doc: Any, installed: tuple[str, str] | None) -> list[Problem]:
 
 def _safety(kube: Kube, spec: api.ClusterNetworkSpec) -> str | None:
     """The refusal of a first install next to a foreign CNI or on the wrong kind of cluster, as the operator's."""
-    workloads = [*kube.list("apps/v1", "DaemonSet", CNI_NAMESPACE), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
+    # DaemonSets in every namespace, as the operator watches them: a CNI lives where its installer put it.
+    workloads = [*kube.list("apps/v1", "DaemonSet"), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
     foreign = detect.foreign_cnis(workloads, spec.provider.value, inventory=())
     if foreign:
         names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)
