@@ -22,7 +22,7 @@ import yaml
 from . import api
 from .apply.diff import contains, with_hash_annotation
 from .health import detect
-from .kube import Kube, KubeError
+from .kube import ALL_NAMESPACES, Kube, KubeError
 from .objects import (
     CNI_NAMESPACE,
     HASH_ANNOTATION,
@@ -231,7 +231,7 @@ def _problems(doc: Any, installed: tuple[str, str] | None) -> list[Problem]:
 def _safety(kube: Kube, spec: api.ClusterNetworkSpec) -> str | None:
     """The refusal of a first install next to a foreign CNI or on the wrong kind of cluster, as the operator's."""
     # DaemonSets in every namespace, as the operator watches them: a CNI lives where its installer put it.
-    workloads = [*kube.list("apps/v1", "DaemonSet"), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
+    workloads = [*kube.list("apps/v1", "DaemonSet", ALL_NAMESPACES), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
     foreign = detect.foreign_cnis(workloads, spec.provider.value, inventory=())
     if foreign:
         names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)

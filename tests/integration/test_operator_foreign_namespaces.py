@@ -10,6 +10,12 @@ starts.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -94,8 +100,18 @@ def assert_refused_with_nothing_written(cluster, audit_log, mark, workload: str,
 
 
 def test_calico_in_calico_system_blocks_an_mks_install(cluster, cleanup, other_cni, start_operator, audit_log,
-                                                       wait_for):
+                                                       wait_for, tmp_path):
     workload = tigera_calico(other_cni)
+    # `cni-operator diff` (as the admin) says so before anyone applies the ClusterNetwork.
+    spec = tmp_path / "cnet.yaml"
+    spec.write_text(json.dumps({"apiVersion": "cni-operator.io/v1alpha1", "kind": "ClusterNetwork",
+                                "metadata": {"name": "default"}, "spec": {"clusterType": "mks"}}))
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    preview = subprocess.run([str(Path(sys.executable).parent / "cni-operator"), "diff", "-f", str(spec)],
+                             capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert f"ForeignCNIDetected: another CNI is already running: calico ({workload})" in preview.stdout, (
+        preview.stdout, preview.stderr)
+
     start_operator()
     mark = audit_log.mark()
     assert apply_clusternetwork(cluster, {"clusterType": "mks"}).returncode == 0
