@@ -63,7 +63,13 @@ KIND_KEYS = {
     "Service": "services",
     "PodDisruptionBudget": "podDisruptionBudgets",
 }
+# The CRDs the operator may only release (catalog neverOwn): templates/rbac.yaml grants `patch` on them, nothing else.
+RELEASED_CRDS_KEY = "releasedCustomResourceDefinitions"
 CLUSTER_SCOPED = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
+
+# What makes two rules one (their verbs united): a resource rule's groups, resources and names; a non-resource rule's
+# URLs.
+RULE_KEY = ("apiGroups", "resources", "resourceNames", "nonResourceURLs")
 
 # Verbs in the order people read them; any other verb follows, alphabetically.
 VERB_ORDER = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
@@ -76,8 +82,10 @@ OBJECTS_HEADER = """\
 # exactly these names (resourceNames). That works for create too: the operator writes only by server-side apply, a
 # PATCH to the object's own URL, which the API server authorizes as `create` *with the name* when the object is new.
 # A kind without objects has no key, and the chart drops its write rule (RBAC reads an empty resourceNames as "every
-# name"). clusterTypes says which providers each cluster type installs: a chart installed with
-# clusterNetwork.spec.clusterType grants only those; without it, every provider.
+# name"). releasedCustomResourceDefinitions: CRDs the provider never owns (catalog neverOwn), which the operator may
+# only release: patch away the labels an older operator put on one, never create or delete it. clusterTypes says
+# which providers each cluster type installs: a chart installed with clusterNetwork.spec.clusterType grants only
+# those; without it, every provider.
 """
 
 RULES_HEADER = """\
@@ -88,8 +96,8 @@ RULES_HEADER = """\
 # grant (roleRules), per provider. templates/rbac.yaml gives them to the operator, and no right to exceed them: the
 # API server lets anyone write a role only with rules they hold themselves, so the operator can write the CNI's
 # roles, and no role it writes can grant more than this. Rules with the same apiGroups, resources and resourceNames
-# are merged, their verbs united; `from` names the roles and versions that grant them (the rule's comment in the
-# chart). docs/rbac.md explains what this leaves the operator able to do.
+# (or the same nonResourceURLs) are merged, their verbs united; `from` names the roles and versions that grant them
+# (the rule's comment in the chart). docs/rbac.md explains what this leaves the operator able to do.
 """
 
 
@@ -155,6 +163,15 @@ def object_names(renders: Iterable[Render]) -> dict[str, dict[str, list[str]]]:
             for provider, per_kind in sorted(names.items())}
 
 
+def released_crds() -> dict[str, list[str]]:
+    """Provider -> the CRDs its catalog says it never owns (neverOwn). The operator may only release them: remove
+    the labels an older operator put on one (a patch), never create or delete it, so they get a rule of their own."""
+    from cni_operator.catalog import load_catalog
+
+    catalog = load_catalog()
+    return {provider.value: sorted(crd.name for crd in crds) for provider, crds in catalog.never_own.items() if crds}
+
+
 def _verb_key(verb: str) -> tuple[int, str]:
     return (VERB_ORDER.index(verb), "") if verb in VERB_ORDER else (len(VERB_ORDER), verb)
 
@@ -183,10 +200,10 @@ def merge_rules(renders: Iterable[Render], role_kind: str) -> dict[str, list[dic
                 raise GenerationError(f"{r.provider} {r.version}: {role_kind} {name} aggregates other roles, whose "
                                       "rules cannot be known here")
             for rule in obj.get("rules") or []:
-                if rule.get("nonResourceURLs"):
+                if rule.get("nonResourceURLs") and role_kind != "ClusterRole":
                     raise GenerationError(f"{r.provider} {r.version}: {role_kind} {name} grants nonResourceURLs, "
-                                          "which the chart does not grant the operator")
-                key = tuple(tuple(sorted(rule.get(f) or [])) for f in ("apiGroups", "resources", "resourceNames"))
+                                          "which only a ClusterRole can grant")
+                key = tuple(tuple(sorted(rule.get(f) or [])) for f in RULE_KEY)
                 entry = merged.setdefault(r.provider, {}).setdefault(key, {"verbs": set(), "grants": {}})
                 entry["verbs"] |= set(rule["verbs"])
                 versions = entry["grants"].setdefault(name, {})
@@ -194,9 +211,12 @@ def merge_rules(renders: Iterable[Render], role_kind: str) -> dict[str, list[dic
     out: dict[str, list[dict]] = {}
     for provider, rules in sorted(merged.items()):
         out[provider] = []
-        for (groups, resources, names), entry in sorted(rules.items()):
-            rule = {"from": _describe(provider, role_kind, entry["grants"]), "apiGroups": list(groups),
-                    "resources": list(resources)}
+        for (groups, resources, names, urls), entry in sorted(rules.items()):
+            rule = {"from": _describe(provider, role_kind, entry["grants"])}
+            if urls:  # a non-resource rule (API discovery paths) has neither apiGroups nor resources
+                rule["nonResourceURLs"] = list(urls)
+            else:
+                rule.update(apiGroups=list(groups), resources=list(resources))
             if names:
                 rule["resourceNames"] = list(names)
             rule["verbs"] = sorted(entry["verbs"], key=_verb_key)
@@ -216,6 +236,13 @@ def generate(renders: Iterable[Render] | None = None) -> dict[Path, str]:
     """The two files' contents, from RENDERS (default: the whole catalog)."""
     renders = list(catalog_renders() if renders is None else renders)
     names = object_names(renders)  # also refuses a Role outside kube-system, where roleRules would not reach
+    for provider, crds in released_crds().items():
+        if provider in names:
+            rendered = set(names[provider].get(KIND_KEYS["CustomResourceDefinition"], []))
+            if rendered & set(crds):
+                raise GenerationError(f"{provider}: the catalog says it never owns {sorted(rendered & set(crds))}, "
+                                      "yet the renderer renders them")
+            names[provider][RELEASED_CRDS_KEY] = crds
     cluster_rules, role_rules = merge_rules(renders, "ClusterRole"), merge_rules(renders, "Role")
     rules = {provider: {"clusterRoleRules": cluster_rules.get(provider, []), "roleRules": role_rules.get(provider, [])}
              for provider in names}

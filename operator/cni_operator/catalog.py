@@ -1,19 +1,23 @@
-"""The version catalog (manifests/catalog.yaml): per provider and version, the images and the templates rendered.
+"""The version catalog (manifests/catalog.yaml): per provider and version, the images and the templates rendered;
+per provider, the CRDs it never owns and its rollout default.
 
-Loading is pure file reading; `resolve` fills the catalog-dependent defaults of a spec (provider, version) and
-rejects versions the catalog does not know, naming the ones it does.
+Loading is pure file reading; `resolve` fills the catalog-dependent defaults of a spec (provider, version,
+rollout.maxUnavailable) and rejects versions the catalog does not know, naming the ones it does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from .api import AwsVpcCniOptions, CanalOptions, ClusterNetworkSpec, Provider
+from .api import AwsVpcCniOptions, CanalOptions, ClusterNetworkSpec, Provider, RolloutOptions
+from .objects import ObjectRef
 from .resources import manifests_dir
+
+CRD_API_VERSION = "apiextensions.k8s.io/v1"
 
 
 class CatalogError(ValueError):
@@ -30,9 +34,38 @@ class VersionEntry:
 
 
 @dataclass(frozen=True)
+class ForeignCRD:
+    """A CRD the operator never installs, patches or deletes for a provider: someone else (on EKS, the control plane)
+    owns it. A live copy an older operator labelled as ours is released, never pruned (apply/)."""
+
+    name: str
+    needed_when: str | None = None  # the provider option (camelCase) with which the CNI cannot work without it
+    installed_by: str = ""  # who installs it, in words: what the report of its absence tells the user
+
+
+# Upstream canal.yaml's calico-node updateStrategy: the rollout default of a provider whose catalog names none.
+DEFAULT_MAX_UNAVAILABLE: int | str = 1
+
+
+@dataclass(frozen=True)
 class Catalog:
     entries: dict[Provider, dict[str, VersionEntry]]
     defaults: dict[Provider, str]
+    never_own: dict[Provider, tuple[ForeignCRD, ...]] = field(default_factory=dict)
+    max_unavailable: dict[Provider, int | str] = field(default_factory=dict)  # upstream's DaemonSet rollout default
+
+    def foreign_crds(self, provider: Provider | None) -> tuple[ForeignCRD, ...]:
+        """The CRDs `provider` never owns; None (a CRD whose provider is unknown): those of every provider."""
+        if provider is None:
+            return tuple(crd for crds in self.never_own.values() for crd in crds)
+        return self.never_own.get(provider, ())
+
+    def never_owns(self, name: str, provider: Provider | None) -> bool:
+        return any(crd.name == name for crd in self.foreign_crds(provider))
+
+    def foreign_crd_refs(self, provider: Provider | None) -> tuple[ObjectRef, ...]:
+        return tuple(ObjectRef(CRD_API_VERSION, "CustomResourceDefinition", crd.name)
+                     for crd in self.foreign_crds(provider))
 
     def versions(self, provider: Provider) -> list[str]:
         return sorted(self.entries.get(provider, {}), key=_version_key)
@@ -52,11 +85,28 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.lstrip("v").split("."))
 
 
+def _checked_max_unavailable(provider_name: str, value: int | str) -> int | str:
+    """The catalog's rollout default, held to the rules a user's value meets (resolve copies it unvalidated)."""
+    try:
+        return RolloutOptions(max_unavailable=value).max_unavailable
+    except ValueError as exc:
+        raise CatalogError(f"catalog {provider_name}.rollout.maxUnavailable {value!r} is not a count 1..1000 or a "
+                           f"percentage 1%..100%: {exc}") from None
+
+
 def parse_catalog(data: dict) -> Catalog:
     entries: dict[Provider, dict[str, VersionEntry]] = {}
     defaults: dict[Provider, str] = {}
+    never_own: dict[Provider, tuple[ForeignCRD, ...]] = {}
+    max_unavailable: dict[Provider, int | str] = {}
     for provider_name, block in data.items():
         provider = Provider(provider_name)
+        never_own[provider] = tuple(
+            ForeignCRD(name=item["name"], needed_when=item.get("neededWhen"),
+                       installed_by=" ".join(str(item.get("installedBy") or "").split()))
+            for item in block.get("neverOwn") or [])
+        max_unavailable[provider] = _checked_max_unavailable(
+            provider_name, (block.get("rollout") or {}).get("maxUnavailable", DEFAULT_MAX_UNAVAILABLE))
         entries[provider] = {
             version: VersionEntry(
                 provider=provider,
@@ -70,7 +120,7 @@ def parse_catalog(data: dict) -> Catalog:
         defaults[provider] = block.get("default") or max(entries[provider], key=_version_key)
         if defaults[provider] not in entries[provider]:
             raise CatalogError(f"catalog default {defaults[provider]!r} for {provider_name} is not a listed version")
-    return Catalog(entries=entries, defaults=defaults)
+    return Catalog(entries=entries, defaults=defaults, never_own=never_own, max_unavailable=max_unavailable)
 
 
 @lru_cache(maxsize=4)
@@ -81,7 +131,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 
 def resolve(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> ClusterNetworkSpec:
-    """Return a copy of spec with provider and version filled in and provider option blocks defaulted.
+    """Return a copy of spec with provider and version filled in, provider option blocks defaulted, and
+    rollout.maxUnavailable, when the user did not set it, the provider's upstream default (10% for the VPC CNI).
 
     Imported clusters are returned unchanged: there is nothing to install.
     """
@@ -95,4 +146,7 @@ def resolve(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Cluster
         update["canal"] = CanalOptions()
     if provider is Provider.AWS_VPC_CNI and spec.aws_vpc_cni is None:
         update["aws_vpc_cni"] = AwsVpcCniOptions()
+    if "max_unavailable" not in spec.rollout.model_fields_set:
+        default = catalog.max_unavailable.get(provider, DEFAULT_MAX_UNAVAILABLE)
+        update["rollout"] = spec.rollout.model_copy(update={"max_unavailable": default})
     return spec.model_copy(update=update)

@@ -27,6 +27,9 @@ IGNORE_ANNOTATION = "cni-operator.io/ignore"
 REESTABLISH_ANNOTATION = "cni-operator.io/reestablished"
 # On a CRD a prune or a delete kept because objects of its kind exist: when the operator let go of it.
 RETAINED_ANNOTATION = "cni-operator.io/retained"
+# On an object that existed before the operator's first install and was taken over under spec.adoption: never pruned,
+# never deleted (it was someone else's, and may be again).
+ADOPTED_ANNOTATION = "cni-operator.io/adopted"
 # The ClusterNetwork's finalizer for deletionPolicy: Delete (kopf's own finalizer must have another name).
 FINALIZER = "cni-operator.io/finalizer"
 
@@ -101,6 +104,11 @@ def is_managed(obj: dict | None) -> bool:
 
 def is_ignored(obj: dict | None) -> bool:
     return str(annotations_of(obj).get(IGNORE_ANNOTATION, "")).lower() == "true"
+
+
+def is_adopted(obj: dict | None) -> bool:
+    """Taken over from someone else's install (spec.adoption): never pruned or deleted."""
+    return ADOPTED_ANNOTATION in annotations_of(obj)
 
 
 def resource_version(obj: dict | None) -> int:

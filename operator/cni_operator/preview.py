@@ -20,12 +20,14 @@ from typing import Any
 import yaml
 
 from . import api
+from .apply import catalog_never_owns
 from .apply.diff import contains, with_hash_annotation
 from .health import detect
 from .kube import ALL_NAMESPACES, Kube, KubeError
 from .objects import (
     CNI_NAMESPACE,
     HASH_ANNOTATION,
+    PROVIDER_LABEL,
     VERSION_LABEL,
     ObjectRef,
     is_ignored,
@@ -206,6 +208,10 @@ def prune_step(ref: ObjectRef, live: dict | None, count) -> PruneStep | None:
         return None
     if is_ignored(live):
         return PruneStep(ref, IGNORED, "cni-operator.io/ignore=true: left as it is")
+    if ref.kind == "CustomResourceDefinition" and catalog_never_owns(ref.name, live["metadata"]["labels"].get(
+            PROVIDER_LABEL)):
+        return PruneStep(ref, KEEP, "released: the provider's catalog says cni-operator never owns it (on EKS the "
+                         "control plane does); no longer labelled managed-by cni-operator, never deleted")
     if ref.kind == "CustomResourceDefinition":
         held = count(live)
         if held != 0:

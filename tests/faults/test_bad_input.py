@@ -47,6 +47,8 @@ REJECTED = [
      'supported values: "Auto", "Legacy", "NFT"'),
     ("deletionPolicy-unknown", {**MKS, "deletionPolicy": "Destroy"}, "spec.deletionPolicy",
      'supported values: "Orphan", "Delete"'),
+    ("adoption-unknown", {**MKS, "adoption": "Always"}, "spec.adoption",
+     'supported values: "IfEquivalent", "Takeover", "Never"'),
     # bad CIDRs
     ("podCIDR-octet-300", {**MKS, "podCIDR": "300.1.0.0/16"}, "spec.podCIDR", "such as 10.244.0.0/16, not 300.1.0.0/16"),
     ("podCIDR-prefix-33", {**MKS, "podCIDR": "10.244.0.0/33"}, "spec.podCIDR", "prefix between /8 and /28"),

@@ -156,3 +156,27 @@ def test_a_burst_of_spec_edits_is_one_rollout_of_the_last(cluster, start_operato
     ds_writes = [e for e in operator_writes(audit_log, mark)
                  if (e.get("objectRef") or {}).get("resource") == "daemonsets"]
     assert len(ds_writes) == 1, f"{len(ds_writes)} DaemonSet writes (rollouts) for one burst of {EDITS} edits"
+
+
+def test_kubectl_wait_after_a_version_change_returns_once_every_node_runs_it(cluster, start_operator):
+    """What docs/operations.md calls safe: `kubectl wait --for=condition=Ready` typed right after a version change
+    returns only when every node runs a Ready pod of the new version. (The Ready condition carries the generation it
+    describes, which kubectl wait compares with the object's, and Ready stays False until the update is Complete.)"""
+    start_operator()
+    rollout = {"canary": 1, "soakSeconds": 2, "maxUnavailable": 1}
+    install(cluster, {"clusterType": "mks", "cni": {"version": OLD}, "rollout": rollout})
+    assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW},
+                                          "rollout": rollout}).returncode == 0
+    waited = cluster.kubectl("wait", "--for=condition=Ready", "cnet/default", "--timeout=180s")
+    assert "condition met" in waited.stdout
+
+    nodes = {n.metadata.name for n in cluster.core.list_node().items}
+    pods = [p for p in cluster.core.list_namespaced_pod(CNI_NAMESPACE, label_selector="k8s-app=canal").items
+            if p.metadata.deletion_timestamp is None]
+    running_new = {p.spec.node_name for p in pods
+                   if any(c.name == "calico-node" and c.image.endswith(f":{NEW}") for c in p.spec.containers)
+                   and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])}
+    old = [p.metadata.name for p in pods if any(c.image.endswith(f":{OLD}") for c in p.spec.containers)]
+    assert not old, f"kubectl wait returned while pods still run {OLD}: {old}"
+    assert running_new == nodes, f"nodes without a Ready {NEW} canal pod: {sorted(nodes - running_new)}"
+    assert get_clusternetwork(cluster)["status"]["rollout"]["phase"] == "Complete"

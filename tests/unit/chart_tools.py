@@ -128,9 +128,17 @@ class Grants:
         return any(rule_allows(rule, verb, group, resource, name) for rule in rules)
 
 
+# The "group" of a non-resource permission (a URL such as /apis/networking.k8s.aws) in the atoms below: RBAC matches
+# those by URL alone, and only a rule with nonResourceURLs grants one.
+NON_RESOURCE = "<nonResourceURLs>"
+
+
 def rule_allows(rule: dict, verb: str, group: str, resource: str, name: str = "") -> bool:
     if not ({"*", verb} & set(rule.get("verbs") or [])):
         return False
+    if group == NON_RESOURCE:  # resource is the URL; "*" and a trailing "*" match as the RBAC authorizer does
+        return any(url in ("*", resource) or (url.endswith("*") and resource.startswith(url[:-1]))
+                   for url in rule.get("nonResourceURLs") or [])
     if not ({"*", group} & set(rule.get("apiGroups") or [])):
         return False
     resources = set(rule.get("resources") or [])
@@ -144,7 +152,10 @@ def rule_allows(rule: dict, verb: str, group: str, resource: str, name: str = ""
 
 def rule_atoms(rule: dict) -> list[tuple[str, str, str, str]]:
     """(verb, group, resource, name) for every single permission a rule grants, name "" when it names none: the
-    units the API server's escalation check compares ("*" stays "*", which only a "*" covers)."""
+    units the API server's escalation check compares ("*" stays "*", which only a "*" covers). A non-resource rule
+    gives (verb, NON_RESOURCE, url, "")."""
+    if rule.get("nonResourceURLs"):
+        return [(verb, NON_RESOURCE, url, "") for verb in rule.get("verbs") or [] for url in rule["nonResourceURLs"]]
     return [(verb, group, resource, name)
             for verb in rule.get("verbs") or [] for group in rule.get("apiGroups") or []
             for resource in rule.get("resources") or [] for name in rule.get("resourceNames") or [""]]

@@ -319,6 +319,8 @@ INVALID = [
     ("paused-string", {"clusterType": "mks", "paused": "yes"}, "spec.paused", ["true or false"]),
     ("deletionPolicy-enum", {"clusterType": "mks", "deletionPolicy": "delete"}, "spec.deletionPolicy",
      ["Orphan, Delete"]),
+    ("adoption-enum", {"clusterType": "mks", "adoption": "Always"}, "spec.adoption",
+     ["IfEquivalent, Takeover, Never"]),
     ("unknown-top", {"clusterType": "mks", "backend": "vxlan"}, "spec.backend",
      ["unknown field", "clusterType", "podCIDR", "canal", "deletionPolicy"]),
     ("unknown-nested", {"clusterType": "mks", "canal": {"port": 8472}}, "spec.canal.port",

@@ -177,6 +177,8 @@ WRITES = {  # key in cni-objects.yaml -> (group, resource, namespace, verbs)
     "podDisruptionBudgets": ("policy", "poddisruptionbudgets", CNI_NAMESPACE, ("create", "patch", "delete")),
     "roles": (RBAC_GROUP, "roles", CNI_NAMESPACE, ("create", "patch", "delete", "bind")),
     "roleBindings": (RBAC_GROUP, "rolebindings", CNI_NAMESPACE, ("create", "patch", "delete")),
+    # CRDs the provider never owns (catalog neverOwn): patch, only to release a copy an older operator labelled.
+    "releasedCustomResourceDefinitions": ("apiextensions.k8s.io", "customresourcedefinitions", "", ("patch",)),
 }
 
 
@@ -250,13 +252,34 @@ def test_role_rules_are_kept_apart_from_cluster_role_rules():
     assert cni_rbac.merge_rules(renders, "Role")["p"][0]["from"] == "p Role r (v1)"
 
 
+def test_non_resource_rules_are_merged_by_their_urls():
+    urls = {"nonResourceURLs": ["/apis/x", "/apis/x/*"], "verbs": ["get"]}
+    renders = [cni_rbac.Render("p", "v1", "", (_role("ClusterRole", "a", [urls]),)),
+               cni_rbac.Render("p", "v2", "", (_role("ClusterRole", "a", [{**urls, "verbs": ["list"]}]),))]
+    (rule,) = cni_rbac.merge_rules(renders, "ClusterRole")["p"]
+    assert rule == {"from": "p ClusterRole a (v1, v2)", "nonResourceURLs": ["/apis/x", "/apis/x/*"],
+                    "verbs": ["get", "list"]}
+
+
+def test_crds_a_provider_never_owns_may_be_released_and_never_created_or_deleted():
+    """catalog neverOwn (on EKS the control plane's PolicyEndpoint CRDs): the operator may patch them (to remove the
+    labels an older operator left), and neither create nor delete them."""
+    grants = own_grants()
+    released = cni_names("aws-vpc-cni")["releasedCustomResourceDefinitions"]
+    assert "policyendpoints.networking.k8s.aws" in released
+    for name in released:
+        assert grants.allows("patch", "apiextensions.k8s.io", "customresourcedefinitions", name)
+        for verb in ("create", "delete", "update"):
+            assert not grants.allows(verb, "apiextensions.k8s.io", "customresourcedefinitions", name), (verb, name)
+
+
 @pytest.mark.parametrize(("obj", "says"), [
-    (_role("ClusterRole", "x", [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]), "nonResourceURLs"),
+    (_role("Role", "x", [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}], CNI_NAMESPACE), "only a ClusterRole"),
     ({**_role("ClusterRole", "x", []), "aggregationRule": {"clusterRoleSelectors": [{}]}}, "aggregates"),
 ])
 def test_generator_refuses_rules_it_cannot_grant(obj, says):
     with pytest.raises(cni_rbac.GenerationError, match=says):
-        cni_rbac.merge_rules([cni_rbac.Render("p", "v1", "", (obj,))], "ClusterRole")
+        cni_rbac.merge_rules([cni_rbac.Render("p", "v1", "", (obj,))], obj["kind"])
 
 
 @pytest.mark.parametrize(("obj", "says"), [

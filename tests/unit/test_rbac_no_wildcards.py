@@ -18,7 +18,7 @@ import yaml
 from chart_tools import CNI_RIGHTS, VALUE_SETS, WRITE_VERBS, template_text
 
 JUSTIFIED = "# wildcard-justified:"
-RULE_START = re.compile(r"^(\s*)- apiGroups:")
+RULE_START = re.compile(r"^(\s*)- (apiGroups|nonResourceURLs):")
 
 
 def rules_with_comments(rendered: str) -> list[tuple[str, dict, list[str]]]:

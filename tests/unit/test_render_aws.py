@@ -159,7 +159,7 @@ def test_default_is_newest_catalog_version_and_every_object_is_labelled():
 def test_crds_and_rbac_come_before_the_daemonset():
     kinds = [o["kind"] for o in render(parse_spec({"clusterType": "eks"})).apply]
     assert kinds.index("DaemonSet") == len(kinds) - 1
-    assert kinds[:2] == ["CustomResourceDefinition", "CustomResourceDefinition"]
+    assert kinds[0] == "CustomResourceDefinition" and kinds.count("CustomResourceDefinition") == 1  # ENIConfig
 
 
 # ---------------------------------------------------------------- each option changes what it should, nothing else
@@ -332,18 +332,9 @@ def test_mirror_does_not_need_a_known_region():
 
 # ---------------------------------------------------------------- object-by-object comparison with upstream
 
-# Every intended difference between our default render and the upstream manifest, with its reason. The comparison
-# below checks everything else against the facts.
-INTENDED_DIFFERENCES = {
-    "labels": "every object also carries app.kubernetes.io/managed-by=cni-operator and the cni-operator.io provider "
-    "and version labels (the apply inventory and prune need them); the two CRDs carry them too",
-    "DaemonSet.spec.updateStrategy": "OnDelete, not upstream's RollingUpdate with maxUnavailable 10%: cni-operator "
-    "replaces the pods itself, canary first, gated on their health, at most spec.rollout.maxUnavailable at a time "
-    "(default 1), and rolls back a failing update",
-    "CRD policyendpoints schema": "compact: spec and status preserve unknown fields, only spec.policyRef is typed; "
-    "names, group, scope, version, subresources, labels and annotations are upstream's",
-    "CRD eniconfigs schema": "upstream's properties and required fields, descriptions shortened",
-}
+# The object-by-object comparison with the vendored upstream manifest, and the list of deliberate differences, are
+# tests/unit/test_upstream_fidelity.py and tests/unit/upstream/differences.yaml; the tests below check the facts
+# recorded in aws_vpc_cni_facts.py against the render.
 
 
 def test_upstream_objects_kinds_names_namespaces_api_versions():
@@ -388,10 +379,20 @@ def test_upstream_crds():
     assert set(schema["properties"]["spec"]["properties"]) == set(
         facts.CRDS["eniconfigs.crd.k8s.amazonaws.com"]["spec_properties"]
     )
-    # Intended difference: the PolicyEndpoint schema is compacted but keeps every upstream field.
-    pe = DEFAULT[("CustomResourceDefinition", "policyendpoints.networking.k8s.aws")]["spec"]["versions"][0]
-    pe_spec = pe["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    assert pe_spec["x-kubernetes-preserve-unknown-fields"] is True
+
+
+@pytest.mark.parametrize("version", [NEW, OLD])
+@pytest.mark.parametrize("aws", [{}, {"enableNetworkPolicy": True}])
+def test_crds_the_control_plane_owns_are_never_rendered_and_always_offered_for_release(version, aws):
+    """Upstream's manifest ships no PolicyEndpoint CRD (the EKS control plane installs it): the render never has it,
+    with or without network policy, and the prune list always names it, so a copy an older operator labelled as
+    its own is released (apply/, tests/integration/test_operator_vpc_crds.py)."""
+    result = render(parse_spec({"clusterType": "eks", "cni": {"version": version}, "awsVpcCni": aws}))
+    crds = {o["metadata"]["name"] for o in result.apply if o["kind"] == "CustomResourceDefinition"}
+    assert crds == set(facts.CRDS)
+    assert not crds & set(facts.FOREIGN_CRDS)
+    released = [ref.name for ref in result.prune if ref.kind == "CustomResourceDefinition"]
+    assert sorted(released) == sorted(facts.FOREIGN_CRDS)
 
 
 def test_upstream_configmap_serviceaccount_rbac():
@@ -456,7 +457,7 @@ def test_upstream_containers(version):
     fact = facts.AWS_NODE
     assert node["image"] == images["aws-node"]
     assert node["ports"] == fact["ports"]
-    expected_env = {**facts.AWS_NODE_ENV, **facts.SECONDARY_ENV, "VPC_CNI_VERSION": version}
+    expected_env = {**facts.AWS_NODE_ENV, "VPC_CNI_VERSION": version}
     assert env_of(objs) == expected_env
     assert _field_env(node) == facts.AWS_NODE_FIELD_ENV
     command = [part.format(addr=delta["probe_addr"]) for part in fact["probe_command"]]
@@ -471,17 +472,33 @@ def test_upstream_containers(version):
     fact = facts.NODE_AGENT
     assert agent["image"] == images["aws-eks-nodeagent"]
     assert _field_env(agent) == fact["env_field"]
-    assert agent["args"] == fact["args"] + delta["extra_node_agent_args"]
+    assert agent["ports"] == fact["ports"]
+    assert agent["args"] == fact["args"]
     assert agent["resources"] == fact["resources"]
     assert agent["securityContext"] == fact["securityContext"]
     assert _mounts(agent) == fact["volumeMounts"]
 
+    pull = {c["name"]: c["imagePullPolicy"] for c in (init, node, agent) if "imagePullPolicy" in c}
+    assert pull == delta["imagePullPolicy"]
 
-def test_intended_differences_are_documented():
+
+def test_agent_metrics_port_is_the_one_the_agent_binds():
+    agent = container(DEFAULT, "aws-eks-nodeagent")
+    (port,) = agent["ports"]
+    assert f"--metrics-bind-addr=:{port['containerPort']}" in agent["args"]
+    assert port["name"] == "agentmetrics"  # the name the upstream chart's PodMonitor scrapes
+
+
+def test_clusterrole_grants_everything_upstream_grants_with_network_policy():
+    """The issue's "done when": with enableNetworkPolicy the role is upstream's, rule for rule."""
+    for version in (NEW, OLD):
+        objs = rendered({"enableNetworkPolicy": True}, version=version)
+        assert objs[("ClusterRole", "aws-node")]["rules"] == facts.CLUSTERROLE_RULES
+
+
+def test_differences_from_upstream_are_documented():
     doc = (HERE.parent.parent / "docs" / "providers" / "aws-vpc-cni.md").read_text(encoding="utf-8")
-    assert "Intended differences" in doc
-    for key in ("managed-by", "OnDelete", "PolicyEndpoint", "ENIConfig"):
-        assert key in doc
+    assert "Differences from upstream" in doc and "tests/unit/upstream/differences.yaml" in doc
 
 
 # ---------------------------------------------------------------- offline schema validation
@@ -508,7 +525,8 @@ def test_versions_have_the_same_objects_so_nothing_is_pruned():
     old = render(parse_spec({"clusterType": "eks", "cni": {"version": OLD}}))
     new = render(parse_spec({"clusterType": "eks", "cni": {"version": NEW}}))
     assert {ObjectRef.of(o) for o in old.apply} == {ObjectRef.of(o) for o in new.apply}
-    assert old.prune == [] and new.prune == []
+    # Only the CRDs the provider never owns are offered to the prune, which releases them (never deletes).
+    assert [r.name for r in old.prune] == [r.name for r in new.prune] == facts.FOREIGN_CRDS
 
 
 def test_upgrade_changes_the_workload_not_the_config():
@@ -525,7 +543,9 @@ def test_upgrade_changes_the_workload_not_the_config():
     assert AWS_NODE + ("livenessProbe", "exec", "command", 1) in ds_paths
     assert AWS_NODE + ("readinessProbe", "exec", "command", 1) in ds_paths
     assert AWS_NODE + ("env", "[VPC_CNI_VERSION]", "value") in ds_paths
-    assert AGENT + ("args", 9) in ds_paths  # --conntrack-cache-table-size, new in the v1.23 render
+    # imagePullPolicy: Always in v1.22.3 for init and agent, IfNotPresent everywhere in v1.23.1 (upstream's).
+    assert INIT + ("imagePullPolicy",) in ds_paths and AGENT + ("imagePullPolicy",) in ds_paths
+    assert not any(path[: len(AGENT) + 1] == AGENT + ("args",) for path in ds_paths)  # same agent flags
 
 
 # ---------------------------------------------------------------- purity

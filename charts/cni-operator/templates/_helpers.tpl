@@ -115,11 +115,17 @@ it holds), which is its justification.
 {{- define "cni-operator.cniRuleList" -}}
 {{- range . }}
 # The CNI's own right, from {{ .from }}.
-{{- if or (has "*" .apiGroups) (has "*" .resources) (has "*" .verbs) }}
+{{- $wildUrl := false }}
+{{- range .nonResourceURLs }}{{ if contains "*" . }}{{ $wildUrl = true }}{{ end }}{{ end }}
+{{- if or (has "*" (.apiGroups | default list)) (has "*" (.resources | default list)) (has "*" .verbs) $wildUrl }}
 # wildcard-justified: the CNI's own role grants exactly this, and the operator may write that role only holding it.
 {{- end }}
+{{- if .nonResourceURLs }}
+- nonResourceURLs: {{ toJson .nonResourceURLs }}
+{{- else }}
 - apiGroups: {{ toJson .apiGroups }}
   resources: {{ toJson .resources }}
+{{- end }}
   {{- with .resourceNames }}
   resourceNames: {{ toJson . }}
   {{- end }}

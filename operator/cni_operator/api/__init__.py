@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from .base import _Model
 from .rollout import ROLLOUT_DEADLINE_WORDS, RolloutOptions  # noqa: F401  (part of the spec, one import away)
 from .status import (  # noqa: F401  (the API's status models, one import away for every caller)
+    AdoptedObject,
     AppliedObject,
     AppliedStatus,
     ClusterNetworkStatus,
@@ -116,6 +117,12 @@ class LogSeverity(str, Enum):
 class DeletionPolicy(str, Enum):
     ORPHAN = "Orphan"
     DELETE = "Delete"
+
+
+class AdoptionPolicy(str, Enum):
+    IF_EQUIVALENT = "IfEquivalent"
+    TAKEOVER = "Takeover"
+    NEVER = "Never"
 
 
 class CNIRef(_Model):
@@ -271,6 +278,14 @@ class ClusterNetworkSpec(_Model):
     )
     rollout: RolloutOptions = Field(
         default_factory=RolloutOptions, description="How workload updates roll out."
+    )
+    adoption: AdoptionPolicy = Field(
+        AdoptionPolicy.IF_EQUIVALENT,
+        description="What the first install does when objects it renders exist already and are not the operator's "
+        "(a hand-installed canal, the aws-node EKS ships): IfEquivalent takes them over only when that changes no "
+        "pod template (no pod restarts) and otherwise reports AdoptionBlocked and writes nothing; Takeover takes them "
+        "over and updates them with the rollout policy; Never refuses (AdoptionRefused). Adopted objects are never "
+        "pruned or deleted.",
     )
     paused: bool = Field(False, description="Stop all writes to the cluster; status keeps being reported.")
     deletion_policy: DeletionPolicy = Field(

@@ -12,17 +12,26 @@ ROLLOUT_DEADLINE_WORDS = ("rollout.progressDeadlineSeconds must be at least roll
                           "alone would pass the deadline")
 
 
+def _no_schema_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
 class RolloutOptions(_Model):
     """How updates of an installed CNI roll across the nodes: canary nodes first, a soak, then batches, each gated
     on the new pods' health, and a rollback to the previous render when a gate fails (docs/operations.md)."""
 
-    # A count 1..1000 or a percentage 1%..100%: 0 would never replace a pod.
+    # A count 1..1000 or a percentage 1%..100%: 0 would never replace a pod. Unset, it is the provider's upstream
+    # value, which catalog.resolve fills in (it tells unset from set by model_fields_set): so the CRD must not
+    # default it, or the API server would store 1 in every ClusterNetwork. The 1 here is only what an unresolved
+    # RolloutOptions holds (Canal's upstream value).
     max_unavailable: (
         Annotated[int, Field(ge=1, le=1000)]
         | Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", max_length=4)]
     ) = Field(
         1, description="At most this many nodes (a count or a percentage such as '10%') are without a Ready CNI "
-        "pod while an update rolls, canary included."
+        "pod while an update rolls, canary included. Unset: the provider's upstream value, 1 for Canal and 10% for "
+        "the AWS VPC CNI (manifests/catalog.yaml).",
+        json_schema_extra=_no_schema_default,
     )
     canary: (
         Annotated[int, Field(ge=1, le=1000)]

@@ -41,6 +41,16 @@ class AppliedObject(_Model):
     )
 
 
+class AdoptedObject(_Model):
+    """An object that existed before the operator's first install and was taken over under spec.adoption."""
+
+    api_version: str = Field(..., description="apiVersion of the adopted object.")
+    kind: str = Field(..., description="Kind of the adopted object.")
+    name: str = Field(..., description="Name of the adopted object.")
+    namespace: str = Field("", description="Namespace of the adopted object; empty for cluster-scoped objects.")
+    since: str = Field(..., description="When the operator took it over (RFC 3339).")
+
+
 class AppliedStatus(_Model):
     """What the operator last applied."""
 
@@ -191,6 +201,11 @@ class ClusterNetworkStatus(_Model):
     )
     drift: DriftStatus | None = Field(
         None, description="Managed objects that differ from the render and are left as they are, and why."
+    )
+    adopted: list[AdoptedObject] = Field(
+        default_factory=list,
+        description="Objects that existed before the first install, not made by the operator, and taken over under "
+        "spec.adoption (also annotated cni-operator.io/adopted): updated like the others but never pruned or deleted.",
     )
     retained: list[RetainedCRD] = Field(
         default_factory=list,

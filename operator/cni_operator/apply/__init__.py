@@ -1,8 +1,10 @@
 """The one place that writes managed objects: server-side apply of what render produced, prune of what it dropped.
 
 Rules: write only when the live object departs from what we want (so an idle cluster sees no writes); never touch an
-object someone opted out with the ignore annotation; delete only objects that carry our managed-by label; and do not
-fight a conflicting writer in a hot loop (back off, and say so).
+object someone opted out with the ignore annotation; delete only objects that carry our managed-by label, were not
+adopted from someone else's install (those are released instead, session/adoption.py) and are not a CRD the catalog
+says the provider does not own (released: our labels removed) nor one that holds objects; and do not fight a
+conflicting writer in a hot loop (back off, and say so).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..api import Provider
+from ..catalog import load_catalog
 from ..kube import Kube, KubeError
 from ..objects import (
     HASH_ANNOTATION,
@@ -24,6 +28,7 @@ from ..objects import (
     RETAINED_ANNOTATION,
     VERSION_LABEL,
     ObjectRef,
+    is_adopted,
     is_ignored,
     is_managed,
     kind_rank,
@@ -68,6 +73,9 @@ class ApplyOutcome:
     # CRDs a prune or a delete left in place because objects of their kind exist (users' data): (CRD, how many,
     # or None when the operator may not count them). They are released: no longer labelled as ours.
     retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)
+    # Adopted objects (someone else's before the first install) a prune or a delete left in place, released from
+    # our labels: they are never deleted.
+    released: list[ObjectRef] = field(default_factory=list)
     ignored: list[ObjectRef] = field(default_factory=list)
     ignored_drift: list[tuple[ObjectRef, str]] = field(default_factory=list)  # ignored and differing: (object, field)
     deferred: list[tuple[ObjectRef, float]] = field(default_factory=list)  # conflicting writer: retry at time
@@ -76,7 +84,8 @@ class ApplyOutcome:
 
     @property
     def writes(self) -> int:
-        return len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned) + len(self.retained)
+        return (len(self.created) + len(self.updated) + len(self.reverted) + len(self.pruned) + len(self.retained)
+                + len(self.released))
 
     @property
     def ok(self) -> bool:
@@ -118,6 +127,15 @@ class ConflictGuard:
 _WORKLOADS_RANK = kind_rank("DaemonSet")
 
 
+def catalog_never_owns(name: str, provider: str | None) -> bool:
+    """manifests/catalog.yaml neverOwn for that provider; for an unknown provider label, any provider's list."""
+    try:
+        known = Provider(provider) if provider else None
+    except ValueError:
+        known = None
+    return load_catalog().never_owns(name, known)
+
+
 def _rank(ref: ObjectRef) -> int:
     return kind_rank(ref.kind)
 
@@ -125,7 +143,8 @@ def _rank(ref: ObjectRef) -> int:
 class Applier:
     def __init__(self, kube: Kube, *, lookup: Callable[[ObjectRef], dict | None] | None = None,
                  remember: Callable[[dict], None] | None = None, parallelism: int = 16,
-                 guard: ConflictGuard | None = None, complete: Callable[[ObjectRef], bool] | None = None):
+                 guard: ConflictGuard | None = None, complete: Callable[[ObjectRef], bool] | None = None,
+                 never_owns: Callable[[str, str | None], bool] | None = None):
         # lookup: a watch-fed cache of live objects (saves a GET per object per reconcile); remember: feeds the
         # apply response back into it so the next pass does not mistake our own fresh write for drift;
         # complete: whether the cache holds every managed object of that kind (watched and listed), so that a miss
@@ -136,6 +155,8 @@ class Applier:
         self.remember = remember or (lambda obj: None)
         self.pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply")
         self.guard = guard or ConflictGuard()
+        # never_owns(crd name, provider label value or None): a CRD the catalog says that provider never owns.
+        self.never_owns = never_owns or catalog_never_owns
         # The hash this process last applied (or found in place) per object. The live hash annotation alone cannot
         # tell drift from our own change: a writer that rewrites it too would pass for an upgrade every time and
         # never meet the guard. Memory only: after a restart the first revert of such a writer counts as an update.
@@ -254,6 +275,13 @@ class Applier:
             if is_ignored(live):
                 outcome.ignored.append(ref)
                 return
+            if is_adopted(live):
+                self._release(ref)
+                outcome.released.append(ref)
+                return
+            if ref.kind == "CustomResourceDefinition" and self._never_owned(ref, live):
+                self._release_crd(ref, self._count(live), outcome)  # someone else's: never deleted, empty or not
+                return
             if ref.kind == "CustomResourceDefinition" and self._retain_crd(ref, live, outcome):
                 return
             if self.kube.delete(ref):
@@ -262,26 +290,45 @@ class Applier:
         except KubeError as exc:
             outcome.errors.append((ref, str(exc)))
 
+    def _never_owned(self, ref: ObjectRef, crd: dict) -> bool:
+        """Whether the catalog says the provider this CRD was labelled for never owns it (neverOwn: on EKS the
+        control plane's PolicyEndpoint CRDs), so an older operator's label on it is a mistake to undo, not a claim."""
+        provider = ((crd.get("metadata") or {}).get("labels") or {}).get(PROVIDER_LABEL)
+        return self.never_owns(ref.name, provider)
+
+    def _count(self, crd: dict) -> int | None:
+        """How many objects of the CRD's kind exist; None when the operator may not count them."""
+        try:
+            return self.kube.count_instances(crd)
+        except KubeError as exc:
+            if exc.status != 403:
+                raise
+            return None  # cannot tell: keeping it is the only safe answer
+
     def _retain_crd(self, ref: ObjectRef, crd: dict, outcome: ApplyOutcome) -> bool:
         """Deleting a CRD deletes every object of its kind: users' policies, IP pools, ENIConfigs. So a CRD that
         holds objects (or whose objects the operator may not count) is kept and released instead: its managed-by,
         provider and version labels are removed, so no later prune or delete takes it, and the caller reports it."""
-        try:
-            count: int | None = self.kube.count_instances(crd)
-        except KubeError as exc:
-            if exc.status != 403:
-                raise
-            count = None  # cannot tell: keeping it is the only safe answer
+        count = self._count(crd)
         if count == 0:
             return False
+        self._release_crd(ref, count, outcome)
+        return True
+
+    def _release_crd(self, ref: ObjectRef, count: int | None, outcome: ApplyOutcome) -> None:
+        """Let go of a CRD kept with its objects (or one the provider never owns), marked retained, and report it."""
+        self._release(ref, {RETAINED_ANNOTATION: rfc3339(utcnow())})
+        outcome.retained.append((ref, count))
+
+    def _release(self, ref: ObjectRef, annotations: dict | None = None) -> None:
+        """Let go of an object: no managed-by, provider or version label, no hash, so no later prune or delete
+        takes it; the cache forgets it (it is no longer labelled as ours)."""
         released = self.kube.merge_patch(ref, {"metadata": {
             "labels": {label: None for label in RELEASED_LABELS},
-            "annotations": {HASH_ANNOTATION: None, RETAINED_ANNOTATION: rfc3339(utcnow())},
+            "annotations": {HASH_ANNOTATION: None, **(annotations or {})},
         }})
-        self.remember(released)  # the cache forgets it now: no later pass finds it still labelled as ours
+        self.remember(released)
         self._applied.pop(ref, None)
-        outcome.retained.append((ref, count))
-        return True
 
     def delete_all(self, refs: list[ObjectRef]) -> ApplyOutcome:
         """Remove an installation (deletionPolicy Delete): workloads first, CRDs last."""

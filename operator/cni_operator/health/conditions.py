@@ -46,6 +46,9 @@ class Reason(str, Enum):
     REGISTRY_NOT_ALLOWED = "RegistryNotAllowed"
     FOREIGN_CNI_DETECTED = "ForeignCNIDetected"
     CLUSTER_TYPE_MISMATCH = "ClusterTypeMismatch"
+    # A first install meets objects it renders that someone else made (spec.adoption, session/adoption.py)
+    ADOPTION_BLOCKED = "AdoptionBlocked"
+    ADOPTION_REFUSED = "AdoptionRefused"
     PAUSED = "Paused"
     UNMANAGED = "Unmanaged"
     NO_CNI_DETECTED = "NoCNIDetected"
@@ -60,7 +63,7 @@ class Reason(str, Enum):
 
 # The operator refuses to write while one of these holds; only the user can clear them (phase Failed).
 REFUSALS = frozenset({Reason.INVALID_CONFIGURATION, Reason.REGISTRY_NOT_ALLOWED, Reason.FOREIGN_CNI_DETECTED,
-                      Reason.CLUSTER_TYPE_MISMATCH})
+                      Reason.CLUSTER_TYPE_MISMATCH, Reason.ADOPTION_BLOCKED, Reason.ADOPTION_REFUSED})
 # What an apply attempt can end with besides success; the last two are retried by the operator itself.
 APPLY_ERRORS = REFUSALS | {Reason.APPLY_FAILED, Reason.RECONCILE_ERROR}
 RETRIED = frozenset({Reason.APPLY_FAILED, Reason.RECONCILE_ERROR})

@@ -62,7 +62,7 @@ def foreign_cnis(workloads: Iterable[dict], provider: str | None,
     """Detected CNIs the operator must not install next to: not ours, and not the provider it installs.
 
     A same-provider DaemonSet in the CNI namespace that is not ours (EKS ships aws-node; a hand-installed canal) is
-    not foreign: apply adopts it, as it writes the same object. One in another namespace is foreign whatever its
+    not foreign: spec.adoption decides, as apply writes the same object. One in another namespace is foreign whatever its
     provider: the operator installs into the CNI namespace only, so it would run a second copy next to it. With
     provider None (imported) every CNI not ours is listed.
     `inventory` ("namespace/name" of the workloads the current ClusterNetwork applied): when given, ours means

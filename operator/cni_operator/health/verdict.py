@@ -14,7 +14,8 @@ from .problems import MAX_PROBLEM_GROUPS, describe_problem
 Verdict = tuple[str, Reason, str]
 
 _DEGRADED_ORDER = [Reason.INVALID_CONFIGURATION, Reason.REGISTRY_NOT_ALLOWED, Reason.FOREIGN_CNI_DETECTED,
-                   Reason.CLUSTER_TYPE_MISMATCH, Reason.APPLY_FAILED, Reason.RECONCILE_ERROR, Reason.WORKLOAD_MISSING,
+                   Reason.CLUSTER_TYPE_MISMATCH, Reason.ADOPTION_BLOCKED, Reason.ADOPTION_REFUSED, Reason.APPLY_FAILED,
+                   Reason.RECONCILE_ERROR, Reason.WORKLOAD_MISSING,
                    Reason.PODS_FAILING, Reason.NODES_WITHOUT_CNI]
 UNMANAGED_TEXT = "clusterType is imported: the operator never writes to this cluster and only reports its CNI"
 NO_CNI = "no known CNI DaemonSet found (calico-node, canal, kube-flannel, aws-node, cilium)"

@@ -2,7 +2,8 @@
 
 No kopf, no kubernetes client, no I/O beyond reading templates (an import-linter contract enforces it).
 Each provider contributes a context builder (canal.py, aws_vpc_cni.py); the templates live in
-manifests/<provider>/ and the catalog entry names which templates a version renders.
+manifests/<provider>/ and the catalog entry names which templates a version renders. An entry `vendored:<Kind>`
+renders that kind's objects from the version's vendored upstream manifest unchanged (vendored.py): the CRDs.
 
 Deterministic: the same spec and catalog give the same objects in the same order with the same key order, so
 `to_yaml(render(spec).apply)` is byte-identical from run to run.
@@ -23,6 +24,7 @@ from ..api import PROVIDER_FOR_CLUSTER_TYPE, ClusterNetworkSpec, CNIRef, Provide
 from ..catalog import Catalog, VersionEntry, load_catalog, resolve
 from ..objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, kind_rank
 from ..resources import manifests_dir
+from . import vendored
 
 # libyaml when PyYAML was built with it (several times faster); the pure-Python loader otherwise. Same results.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,6 +64,9 @@ def _render_templates(spec: ClusterNetworkSpec, entry: VersionEntry) -> list[dic
     context = _context(spec, entry)
     objects: list[dict] = []
     for name in entry.templates:
+        if vendored.is_vendored(name):
+            objects.extend(vendored.render(entry, name))
+            continue
         text = env.get_template(name).render(**context)
         objects.extend(doc for doc in yaml.load_all(text, Loader=_Loader) if doc)
     for obj in objects:
@@ -107,8 +112,9 @@ def _refs(spec: ClusterNetworkSpec, spec_json: str, entry: VersionEntry) -> tupl
 def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered:
     """Render what the spec asks for. Imported clusters render nothing.
 
-    `prune` lists what any other catalog version of the provider renders for the same spec and this one does not, in
-    catalog version order: after an upgrade or a downgrade those objects are left over and must go.
+    `prune` lists the CRDs the provider never owns (released, never deleted: apply/), then what any other catalog
+    version of the provider renders for the same spec and this one does not, in catalog version order: after an
+    upgrade or a downgrade those objects are left over and must go.
     """
     catalog = catalog or load_catalog()
     spec = resolve(spec, catalog)
@@ -116,10 +122,13 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
     if provider is None:
         return Rendered(provider=None, version=None)
     entry = catalog.entry(provider, spec.cni.version)
-    objects = _render_templates(spec, entry)
+    # A CRD the provider never owns (catalog neverOwn: on EKS the control plane's) is never written, whatever a
+    # template says, and always offered to the prune, which only releases a copy an older operator labelled as ours.
+    foreign = catalog.foreign_crd_refs(provider)
+    objects = [obj for obj in _render_templates(spec, entry) if ObjectRef.of(obj) not in foreign]
     present = {ObjectRef.of(obj) for obj in objects}
     spec_json = spec.model_dump_json(by_alias=True)
-    prune: dict[ObjectRef, None] = {}
+    prune: dict[ObjectRef, None] = dict.fromkeys(foreign)
     for other in catalog.versions(provider):
         if other == entry.version:
             continue
@@ -132,10 +141,12 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
 def renderable(provider: Provider, catalog: Catalog | None = None) -> frozenset[ObjectRef]:
     """Every object identity any catalog version of `provider` renders: what the operator may ever have applied for
     it, so what an inventory read back from status may name. No spec option adds, drops or renames an object (only
-    the version does; tests/unit/test_inventory.py checks every option), so the default options stand for all."""
+    the version does; tests/unit/test_inventory.py checks every option), so the default options stand for all.
+    The CRDs the provider never owns are among them: older operators applied one, and its entry lets the operator
+    release it (apply/)."""
     catalog = catalog or load_catalog()
     cluster_type = next(t for t, p in PROVIDER_FOR_CLUSTER_TYPE.items() if p is provider)
-    found: set[ObjectRef] = set()
+    found: set[ObjectRef] = set(catalog.foreign_crd_refs(provider))
     for version in catalog.versions(provider):
         spec = resolve(ClusterNetworkSpec(cluster_type=cluster_type, cni=CNIRef(version=version)), catalog)
         found.update(_refs(spec, spec.model_dump_json(by_alias=True), catalog.entry(provider, version)))

@@ -15,11 +15,11 @@ from ..images import with_registry
 # Upstream's default for AWS_VPC_ENI_MTU (jumbo frames inside the VPC). spec.mtu 0 means "upstream default".
 DEFAULT_ENI_MTU = 9001
 
-# aws-node environment at default values. Options override single entries; render order is sorted by name, which
-# is the order the upstream chart renders its env map in (helm ranges over map keys sorted).
+# aws-node environment at default values, upstream's at v1.22.3 and v1.23.1. Options override single entries; render
+# order is sorted by name, which is the order the upstream chart renders its env map in (helm ranges over map keys
+# sorted).
 _BASE_ENV: dict[str, str] = {
     "ADDITIONAL_ENI_TAGS": "{}",
-    "ANNOTATE_POD_IP": "false",
     "AWS_VPC_CNI_NODE_PORT_SUPPORT": "true",
     "AWS_VPC_ENI_MTU": str(DEFAULT_ENI_MTU),
     "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "false",
@@ -54,8 +54,12 @@ _BASE_NODE_AGENT_ARGS = [
     "--metrics-bind-addr=:8162",
     "--health-probe-bind-addr=:8163",
     "--conntrack-cache-cleanup-period=300",
+    "{conntrack_cache_table_size}",  # upstream passes it from the chart's nodeAgent.conntrackCacheTableSize
     "--log-level=debug",
 ]
+
+# The containers whose imagePullPolicy upstream sets, per version (catalog feature imagePullPolicy).
+CONTAINERS = ("aws-vpc-cni-init", "aws-node", "aws-eks-nodeagent")
 
 
 def _flag(value: bool) -> str:
@@ -85,14 +89,23 @@ def aws_node_env(options: AwsVpcCniOptions, mtu: int, version: str) -> list[tupl
 
 
 def node_agent_args(options: AwsVpcCniOptions, entry: VersionEntry) -> list[str]:
-    args = [
-        arg.format(enable_network_policy=_flag(options.enable_network_policy))
-        for arg in _BASE_NODE_AGENT_ARGS
-    ]
+    """The agent's flags in upstream's order; --conntrack-cache-table-size only in the versions whose upstream
+    manifest passes it (catalog feature nodeAgentConntrackCacheTableSize, null: left out)."""
     table_size = entry.features.get("nodeAgentConntrackCacheTableSize")
-    if table_size:
-        args.append(f"--conntrack-cache-table-size={int(table_size)}")
-    return args
+    values = {
+        "enable_network_policy": _flag(options.enable_network_policy),
+        "conntrack_cache_table_size": f"--conntrack-cache-table-size={int(table_size)}" if table_size else "",
+    }
+    return [arg for arg in (template.format(**values) for template in _BASE_NODE_AGENT_ARGS) if arg]
+
+
+def pull_policies(entry: VersionEntry) -> dict[str, str]:
+    """Container -> the imagePullPolicy upstream sets at this version ("" where it sets none)."""
+    given = entry.features.get("imagePullPolicy") or {}
+    unknown = set(given) - set(CONTAINERS)
+    if unknown:
+        raise ValueError(f"catalog {entry.version}: imagePullPolicy names unknown containers {sorted(unknown)}")
+    return {name: given.get(name) or "" for name in CONTAINERS}
 
 
 def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
@@ -110,6 +123,7 @@ def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
         },
         "aws_node_env": aws_node_env(options, spec.mtu, entry.version),
         "node_agent_args": node_agent_args(options, entry),
+        "pull_policy": pull_policies(entry),
         "network_policy": _flag(options.enable_network_policy),
         "image_pull_secrets": [secret.name for secret in spec.image_pull_secrets],
     }

@@ -4,6 +4,7 @@
     loop         one coalescing, level-based loop: pokes in, passes out
     reconciler   the decision table of one pass: render -> apply -> health -> status
     announcer    Events and log lines; status writer; metric labels
+    foreign_crds a Warning when a CRD the CNI needs but the operator never owns is missing (foreign_crds.py)
 
 Whoever watches the cluster feeds it through the `observe_*` methods: kopf's handlers when the operator runs inside
 the cluster (handlers.py); the fleet's own watches for a remote one. It holds no module globals, so a process can
@@ -23,6 +24,7 @@ from ..kube import Kube, KubeError
 from ..objects import ObjectRef
 from ..registry_policy import RegistryPolicy
 from .announce import Announcer
+from .foreign_crds import ForeignCRDCheck
 from .loop import CoalescingLoop
 from .peering import Peering, outranked
 from .projections import Projections, intent
@@ -72,6 +74,7 @@ class ClusterSession:
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
             StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels, policy,
             spec_quiet=spec_quiet)
+        self.foreign_crds = ForeignCRDCheck(kube, self.reconciler.announcer)  # CRDs the CNI needs, never ours
         self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
                                    min_interval=min_interval, logger=self.logger)
         self._transient_failures = 0
@@ -133,6 +136,7 @@ class ClusterSession:
             return None  # resumed, kopf re-lists everything: those events start the next pass
         try:
             retry_in = await self.reconciler.step(self.projections.clusternetwork)
+            await self.foreign_crds.check(self.projections.clusternetwork)
         except Exception as exc:
             transient = is_transient(exc)
             if transient:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..apply import ApplyOutcome
+from ..catalog import load_catalog
 from ..events import NORMAL, WARNING, EventRecorder
 from ..metrics import METRICS
 from ..objects import ObjectRef
@@ -58,13 +59,34 @@ class Announcer:
             METRICS.inc("cni_operator_objects_applied_total", len(outcome.reverted), action="reverted", **self.labels)
 
     def retained(self, cr: dict, retained: list[tuple[ObjectRef, int | None]]) -> None:
-        """One Warning per CRD a prune or a delete kept because objects of its kind exist."""
+        """One Warning per CRD a prune or a delete kept because objects of its kind exist; one Normal Event per CRD
+        released because the catalog says the provider never owns it (an older operator had labelled it)."""
+        catalog = load_catalog()
         for ref, count in retained:
             held = ("cni-operator may not count its objects" if count is None else
                     f"{count} object of its kind exists" if count == 1 else f"{count} objects of its kind exist")
+            if catalog.never_owns(ref.name, None):
+                self.say(cr, NORMAL, "CRDReleased",
+                         f"released {ref.describe()} ({held}): cni-operator never installs, changes or deletes it "
+                         f"(its owner, on EKS the control plane, installs it); an older cni-operator had labelled "
+                         f"it as its own. Its labels are removed and it stays as it is.")
+                continue
             self.say(cr, WARNING, "CRDRetained",
                      f"kept {ref.describe()} instead of deleting it: {held}, and deleting a CRD deletes them all. "
                      f"It is no longer managed by cni-operator; delete it yourself once they are migrated or unneeded.")
+
+    def adoption(self, cr: dict, adopted: list[ObjectRef], released: list[ObjectRef]) -> None:
+        """What a first install took over from someone else's install, and adopted objects let go of."""
+        if adopted:
+            self.say(cr, NORMAL, "Adopted",
+                     f"took over {len(adopted)} existing objects not installed by cni-operator (spec.adoption): "
+                     f"{', '.join(r.describe() for r in adopted[:6])}{' and more' if len(adopted) > 6 else ''}. "
+                     f"They are listed in status.adopted and never pruned or deleted.")
+        if released:
+            self.say(cr, NORMAL, "AdoptedReleased",
+                     f"left {len(released)} adopted objects in place instead of deleting them (they existed before "
+                     f"cni-operator took them over); no longer managed: "
+                     f"{', '.join(r.describe() for r in released[:6])}{' and more' if len(released) > 6 else ''}")
 
     def phase_change(self, cr: dict, previous: str | None, status: dict) -> None:
         """Events mark phase transitions only; imported clusters get a log line and no Event."""

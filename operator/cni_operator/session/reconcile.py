@@ -12,6 +12,9 @@ The decision table, in order (tests/unit/test_reconcile.py has a row for each):
     paused                            Paused: report health and what differs from the render, nothing written
     first install next to a foreign   Failed/ForeignCNIDetected or ClusterTypeMismatch, nothing written
       CNI, or on the wrong cluster
+    first install over objects that   spec.adoption (adoption.py): Failed/AdoptionBlocked or AdoptionRefused, nothing
+      exist and are not ours          written; or adopted (annotated, status.adopted, never pruned), Takeover's
+                                      template change rolled out from what ran
     otherwise                         render -> finalizer -> apply/prune -> Events -> status; retry in 10 s after
                                       an apply failure, keeping in the inventory what may exist
       a new pod template of an        the same, then the operator deletes the old pods itself (the DaemonSet is
@@ -45,6 +48,7 @@ from ..providers import for_provider
 from ..registry_policy import RegistryPolicy, refusal, refused_images
 from ..render import Rendered, render
 from ..validation import Validated, check, summary
+from .adoption import Adopter, marked
 from .announce import Announcer
 from .inventory import provider_of, read_inventory, trusted_refs
 from .projections import Projections
@@ -89,6 +93,7 @@ class Reconciler:
         self.labels = metric_labels or {}
         self._deletion_attempts: tuple[str | None, int] = (None, 0)  # (uid of the ClusterNetwork, attempts)
         self.rollouts = Rollouts(kube, projections, announcer, logger, self.policy)
+        self.adopter = Adopter(kube, announcer, projections.lookup)
 
     # ---- what the watches saw
 
@@ -142,14 +147,21 @@ class Reconciler:
         blocked = self._safety_check(spec, provider, inventory)
         if blocked:
             return await self._refuse(cr, provider, *blocked)
+        adoption = await self.adopter.first_install(cr, spec, rendered, inventory)
+        if adoption and adoption.refusal:
+            return await self._refuse(cr, provider, *adoption.refusal)
 
         wait = self._settling(cr, rendered, inventory)
         if wait is not None:
             await self._report_settling(cr, spec, inventory)
             return wait
         await self._ensure_finalizer(cr, spec)
+        adopted = self.adopter.adopted(cr, rendered, trusted_refs(provider), adoption)
+        start = adoption.start if adoption else None
         # An update of an installed CNI's pods is driven here (canary, soak, batches, rollback): upgrade.py.
-        plan, rendered, spec = self.rollouts.plan_for(cr, spec, rendered, inventory, utcnow())
+        plan, rendered, spec = self.rollouts.plan_for(cr, spec, marked(rendered, adopted), inventory, utcnow(),
+                                                      start and (start.version, start.spec, start.daemonset))
+        rendered = marked(rendered, adopted)  # the previous render, when an update was rolled back
         started = time.monotonic()
         # A CRD released for its users' objects loses our label and leaves the cache, so no later pass (an update
         # takes many) finds it a prune candidate again.
@@ -158,10 +170,12 @@ class Reconciler:
         METRICS.observe("cni_operator_apply_duration_seconds", time.monotonic() - started, **self.labels)
         self.announcer.apply_outcome(cr, f"{provider.value} {spec.cni.version}", outcome,
                                      first_install=not inventory)
+        self.announcer.adoption(cr, adoption.adopt if adoption else [], outcome.released)
+        taken = adoption.adopt if adoption else []
         if not outcome.ok:  # the update starts once its template is applied: a later pass
-            return await self._report_applied(cr, spec, rendered, inventory, outcome)
+            return await self._report_applied(cr, spec, rendered, inventory, outcome, adopted=taken)
         recheck = await self.rollouts.drive(cr, plan, spec, rendered, utcnow()) if plan else None
-        return await self._report_applied(cr, spec, rendered, inventory, outcome, plan, recheck)
+        return await self._report_applied(cr, spec, rendered, inventory, outcome, plan, recheck, taken)
 
     def _settling(self, cr: dict, rendered: Rendered, inventory: list[ObjectRef]) -> float | None:
         """Seconds to wait before applying a spec younger than spec_quiet whose render would restart the CNI's pods
@@ -248,7 +262,7 @@ class Reconciler:
 
     async def _report_applied(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered,
                               inventory: list[ObjectRef], outcome: ApplyOutcome, plan: Plan | None = None,
-                              recheck: float | None = None) -> float | None:
+                              recheck: float | None = None, adopted: list[ObjectRef] = ()) -> float | None:
         generation = cr["metadata"].get("generation")
         if outcome.ok:
             new_inventory = [ObjectRef.of(o) for o in rendered.apply]
@@ -268,7 +282,8 @@ class Reconciler:
         record = PassRecord(provider=spec.provider.value, version=spec.cni.version, inventory=new_inventory,
                             digest=digest, generation=generation if error is None else applied_generation(
                                 cr.get("status")), wrote=outcome.writes > 0, ignored=outcome.ignored, unreverted=unreverted,
-                            retained=outcome.retained, spec=effective_spec(spec) if error is None else None)
+                            retained=outcome.retained, spec=effective_spec(spec) if error is None else None,
+                            adopted=list(adopted))
         status = self.rollouts.report(build(cr.get("status"), picture.status, record), plan, generation, utcnow())
         await self._publish(cr, self._gauged(status))
         delays = [d for d in (picture.recheck_after, recheck) if d]
@@ -344,6 +359,7 @@ class Reconciler:
         elif inventory:
             outcome = await asyncio.to_thread(self.applier.delete_all, inventory)
             self.announcer.retained(cr, outcome.retained)
+            self.announcer.adoption(cr, [], outcome.released)
             uid, attempts = self._deletion_attempts
             attempts = attempts + 1 if uid == cr["metadata"].get("uid") else 1  # counted per ClusterNetwork
             self._deletion_attempts = (cr["metadata"].get("uid"), attempts)

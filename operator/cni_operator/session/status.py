@@ -59,6 +59,7 @@ class PassRecord:
     unreverted: list[str] = field(default_factory=list)  # "<object>: <why it is left as it is>"
     retained: list[tuple[ObjectRef, int | None]] = field(default_factory=list)  # CRDs kept for their objects
     spec: str | None = None  # the effective spec applied (JSON), what a rollback renders again
+    adopted: list[ObjectRef] = field(default_factory=list)  # taken over this pass (spec.adoption)
 
 
 def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
@@ -95,6 +96,11 @@ def build(old: dict | None, health_status: dict, record: PassRecord) -> dict:
         retained[ref.name] = entry
     if retained:
         status["retained"] = sorted(retained.values(), key=lambda entry: entry["name"])
+    adopted = {(e.get("kind"), e.get("namespace") or "", e.get("name")): e for e in old.get("adopted") or []}
+    for ref in record.adopted:
+        adopted.setdefault((ref.kind, ref.namespace, ref.name), {**ref.as_status(), "since": rfc3339(utcnow())})
+    if adopted:
+        status["adopted"] = [adopted[key] for key in sorted(adopted)]
     if record.provider is not None:
         status["drift"] = {"unreverted": len(record.unreverted),
                            "objects": record.unreverted[:MAX_UNREVERTED_NAMES]}

@@ -44,13 +44,16 @@ class Rollouts:
                      o["metadata"].get("name") == name), None)
 
     def plan_for(self, cr: dict, spec: api.ClusterNetworkSpec, rendered: Rendered, inventory: list[ObjectRef],
-                 now: _dt.datetime) -> tuple[Plan | None, Rendered, api.ClusterNetworkSpec]:
+                 now: _dt.datetime, takeover: tuple[str, str | None, dict | None] | None = None,
+                 ) -> tuple[Plan | None, Rendered, api.ClusterNetworkSpec]:
         """The update this pass works on (None: none), the render to apply and the spec it comes from.
 
         A generation whose update was rolled back is not tried again: the previous render is applied until the
         spec changes. A change of the CNI DaemonSet's pod template of an installed CNI starts an update; the first
         install, config-only changes and drift repair do not (the DaemonSet's hash annotation tells our change from
-        someone else's)."""
+        someone else's). `takeover` (adoption.py, spec.adoption Takeover): the first install takes over someone
+        else's DaemonSet, which is the update's starting point: (its version, the spec whose render has its pod
+        templates or None, the live DaemonSet)."""
         generation = cr["metadata"].get("generation")
         status = cr.get("status") or {}
         plan = Plan.of(status)
@@ -65,17 +68,19 @@ class Rollouts:
                 plan.message += "; the previous spec cannot be rendered again, so nothing was rolled back"
             return plan, rendered, spec
         desired = self._daemonset(spec, rendered)
-        if not inventory or desired is None:
+        if (not inventory and takeover is None) or desired is None:
             return plan, rendered, spec
-        live = self.projections.lookup(ObjectRef.of(desired))
+        live = self.projections.lookup(ObjectRef.of(desired)) or (takeover[2] if takeover else None)
         want = with_hash_annotation(desired)["metadata"]["annotations"][HASH_ANNOTATION]
         live_hash = ((live or {}).get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
         if live is None or live_hash == want or contains(desired["spec"]["template"],
                                                          (live.get("spec") or {}).get("template") or {}):
             return plan, rendered, spec
         pods = self.projections.pods_of(for_provider(spec.provider).pod_app)
-        plan = start(previous=plan, from_version=status.get("version") or "", to_version=spec.cni.version,
-                     generation=generation, from_spec=(status.get("applied") or {}).get("spec"),
+        from_version, from_spec = takeover[:2] if takeover else (status.get("version") or "",
+                                                                  (status.get("applied") or {}).get("spec"))
+        plan = start(previous=plan, from_version=from_version, to_version=spec.cni.version,
+                     generation=generation, from_spec=from_spec,
                      to_spec=effective_spec(spec), pods=pods, options=spec.rollout, now=now)
         self.announcer.say(cr, NORMAL, "RolloutStarted",
                            f"updating {spec.provider.value} {plan.from_version} -> {plan.to_version}: {plan.message}")

@@ -1,21 +1,17 @@
 """Facts about the upstream AWS VPC CNI install manifest (aws/amazon-vpc-cni-k8s, config/master/aws-k8s-cni.yaml,
-rendered from charts/aws-vpc-cni with default values), as plain data. Written by hand from the sources below; the
-templates in manifests/aws-vpc-cni/ are written from these facts, and tests/unit/test_render_aws.py compares the
-render with them object by object.
+rendered from charts/aws-vpc-cni with default values), as plain data. The templates in manifests/aws-vpc-cni/ are
+written from these facts, and tests/unit/test_render_aws.py compares the render with them object by object.
 
-Provenance, honestly:
-- The exact files at tags v1.23.1 and v1.22.x were NOT in the stored corpus we could search. The closest complete
-  upstream render we could read is config/master/aws-k8s-cni.yaml at **v1.19.0** (vendored verbatim, apart from
-  kOps template expressions we ignore, into kubernetes/kops
-  upup/models/cloudup/resources/addons/networking.amazon-vpc-routed-eni/k8s-1.16.yaml.template, header
-  "Vendored from .../v1.19.0/config/master/aws-k8s-cni.yaml"); v1.14.0 (aws/amazon-vpc-cni-k8s@f3efb24) was read too.
-  The v1.19.0 render is the BASE of these facts.
-- Changes after v1.19.0 are applied from what upstream itself published, each marked in DELTAS with its source:
-  release notes (v1.22.2, v1.22.3, v1.22.4, v1.23.0, v1.23.1), release PRs (#3792 v1.23.0, #3838 v1.23.1,
-  #3885 v1.23.2) and the v1.23.0 chart values.yaml (first part, as stored).
-- A few aws-node env vars were seen only in a running v1.21.1 EKS add-on DaemonSet (`kubectl describe` output
-  published by a user), not in an upstream file we could read: SECONDARY_ENV below. They are rendered (values are the
-  binaries' own defaults, so they change no behaviour) and flagged here.
+Provenance: read from the upstream git repository itself (a snapshot of aws/amazon-vpc-cni-k8s):
+- v1.22.3: tag v1.22.3, config/master/aws-k8s-cni.yaml,
+  sha256 4cd129acf39b353962a4d7c8337ab12b0aea6db67cee620badabd29e84f332ab.
+- v1.23.1: the snapshot holds no v1.23.1 tag (its tags end at v1.23.0); the file is the one of master's commit
+  b52188387 "Prepare v1.23.1 release (#3838)", which renders the v1.23.1 images,
+  sha256 d5f38ce2f1e00960a6f5e0dc2f07d8a1c61d88c21778bcdc5a041ced0345ba0c.
+The two files differ only in the version strings, the images, imagePullPolicy and the probes' ipamd address
+(DELTAS). Neither ships a PolicyEndpoint CRD: the manifest dropped it in v1.22.1 (release commit 882a769b6; up to
+v1.22.0 it had one), the chart's crds/ folder in v1.23.0 ("Remove PE crds from helm charts", 0e9c2bd6a); on EKS the
+control plane installs it (FOREIGN_CRDS).
 """
 
 NAMESPACE = "kube-system"
@@ -28,13 +24,11 @@ IMAGES = {
     "v1.23.1": {
         "aws-vpc-cni-init": "amazon-k8s-cni-init:v1.23.1",
         "aws-node": "amazon-k8s-cni:v1.23.1",
-        # PR #3885 (v1.23.2): "The network policy agent tag is unchanged at v1.4.2" -> v1.23.1 ships v1.4.2.
         "aws-eks-nodeagent": "amazon/aws-network-policy-agent:v1.4.2",
     },
     "v1.22.3": {
         "aws-vpc-cni-init": "amazon-k8s-cni-init:v1.22.3",
         "aws-node": "amazon-k8s-cni:v1.22.3",
-        # v1.22.3 release notes, "Verify the update".
         "aws-eks-nodeagent": "amazon/aws-network-policy-agent:v1.3.7",
     },
 }
@@ -46,7 +40,6 @@ DEFAULT_REGISTRY = (
 
 OBJECTS = [
     ("CustomResourceDefinition", "eniconfigs.crd.k8s.amazonaws.com", ""),
-    ("CustomResourceDefinition", "policyendpoints.networking.k8s.aws", ""),
     ("ServiceAccount", "aws-node", NAMESPACE),
     ("ConfigMap", "amazon-vpc-cni", NAMESPACE),
     ("ClusterRole", "aws-node", ""),
@@ -63,7 +56,7 @@ API_VERSIONS = {
     "DaemonSet": "apps/v1",
 }
 
-# Labels the chart puts on every templated object (not on the two CRDs, which come from the chart's crds/ folder).
+# Labels the chart puts on every templated object (not on the CRD, which comes from the chart's crds/ folder).
 COMMON_LABELS = {
     "app.kubernetes.io/name": "aws-node",
     "app.kubernetes.io/instance": "aws-vpc-cni",
@@ -83,32 +76,11 @@ CRDS = {
         "spec_properties": {"securityGroups": "array of string", "subnet": "string"},
         "spec_required": ["subnet"],
     },
-    "policyendpoints.networking.k8s.aws": {
-        "group": "networking.k8s.aws",
-        "scope": "Namespaced",
-        "names": {
-            "kind": "PolicyEndpoint",
-            "listKind": "PolicyEndpointList",
-            "plural": "policyendpoints",
-            "singular": "policyendpoint",
-        },
-        "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
-        "subresources": {"status": {}},
-        "labels": {"app.kubernetes.io/name": "amazon-network-policy-controller-k8s"},
-        "annotations": {"controller-gen.kubebuilder.io/version": "v0.11.3"},
-        # The full generated schema: spec.{egress,ingress,podIsolation,podSelector,podSelectorEndpoints,policyRef},
-        # spec.required [policyRef]; status object.
-        "spec_properties": [
-            "egress",
-            "ingress",
-            "podIsolation",
-            "podSelector",
-            "podSelectorEndpoints",
-            "policyRef",
-        ],
-        "spec_required": ["policyRef"],
-    },
 }
+# CRDs the aws-node ClusterRole names but upstream's manifest does not ship: on EKS the control plane's network policy
+# controller installs them (upstream README, "Network Policy Related Components"). manifests/catalog.yaml lists them
+# under neverOwn: the operator never writes them.
+FOREIGN_CRDS = ["policyendpoints.networking.k8s.aws", "clusterpolicyendpoints.networking.k8s.aws"]
 
 # ---------------------------------------------------------------- ConfigMap amazon-vpc-cni
 
@@ -124,6 +96,7 @@ CONFIGMAP_DATA = {
 
 # ---------------------------------------------------------------- RBAC
 
+# Rule for rule and in upstream's order (identical at v1.22.3 and v1.23.1; unchanged since v1.21.1's release, #3550).
 CLUSTERROLE_RULES = [
     {"apiGroups": ["crd.k8s.amazonaws.com"], "resources": ["eniconfigs"], "verbs": ["list", "watch", "get"]},
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch", "get"]},
@@ -132,15 +105,20 @@ CLUSTERROLE_RULES = [
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch", "list"]},
     {
         "apiGroups": ["networking.k8s.aws"],
-        "resources": ["policyendpoints"],
+        "resources": ["policyendpoints", "clusterpolicyendpoints"],
         "verbs": ["get", "list", "watch"],
     },
-    {"apiGroups": ["networking.k8s.aws"], "resources": ["policyendpoints/status"], "verbs": ["get"]},
+    {
+        "apiGroups": ["networking.k8s.aws"],
+        "resources": ["policyendpoints/status", "clusterpolicyendpoints/status"],
+        "verbs": ["get"],
+    },
     {
         "apiGroups": ["vpcresources.k8s.aws"],
         "resources": ["cninodes"],
         "verbs": ["get", "list", "watch", "patch"],
     },
+    {"nonResourceURLs": ["/apis/networking.k8s.aws", "/apis/networking.k8s.aws/*"], "verbs": ["get"]},
 ]
 CLUSTERROLEBINDING = {
     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "aws-node"},
@@ -205,8 +183,10 @@ AWS_NODE_ENV = {
     "DISABLE_INTROSPECTION": "false",
     "DISABLE_METRICS": "false",
     "DISABLE_NETWORK_RESOURCE_PROVISIONING": "false",
+    "ENABLE_IMDS_ONLY_MODE": "false",
     "ENABLE_IPv4": "true",
     "ENABLE_IPv6": "false",
+    "ENABLE_MULTI_NIC": "false",
     "ENABLE_POD_ENI": "false",
     "ENABLE_PREFIX_DELEGATION": "false",
     "ENABLE_SUBNET_DISCOVERY": "true",
@@ -214,13 +194,6 @@ AWS_NODE_ENV = {
     "VPC_CNI_VERSION": VERSION,
     "WARM_ENI_TARGET": "1",
     "WARM_PREFIX_TARGET": "1",
-}
-# Seen in a running v1.21.1 EKS add-on DaemonSet (published `kubectl describe`), not in an upstream file we could read.
-# EKS-injected ones (CLUSTER_ENDPOINT, CLUSTER_NAME, VPC_ID) are excluded: they are the add-on's, not the manifest's.
-SECONDARY_ENV = {
-    "ANNOTATE_POD_IP": "false",
-    "ENABLE_IMDS_ONLY_MODE": "false",
-    "ENABLE_MULTI_NIC": "false",
 }
 AWS_NODE_FIELD_ENV = {"MY_NODE_NAME": "spec.nodeName", "MY_POD_NAME": "metadata.name"}
 
@@ -243,6 +216,7 @@ AWS_NODE = {
 
 NODE_AGENT = {
     "name": "aws-eks-nodeagent",
+    "ports": [{"containerPort": 8162, "name": "agentmetrics"}],  # --metrics-bind-addr; the chart's PodMonitor scrapes it
     "env_field": {"MY_NODE_NAME": "spec.nodeName"},
     "args": [
         "--enable-ipv6=false",
@@ -253,6 +227,7 @@ NODE_AGENT = {
         "--metrics-bind-addr=:8162",
         "--health-probe-bind-addr=:8163",
         "--conntrack-cache-cleanup-period=300",
+        "--conntrack-cache-table-size=524288",  # chart value nodeAgent.conntrackCacheTableSize, in both versions
         "--log-level=debug",
     ],
     "resources": {"requests": {"cpu": "25m"}},
@@ -271,15 +246,14 @@ DELTAS = {
     "v1.22.3": {
         # Before v1.23.0 the probes dial ipamd's TCP port.
         "probe_addr": ":50051",
-        "extra_node_agent_args": [],
+        # imagePullPolicy per container; absent: upstream sets none.
+        "imagePullPolicy": {"aws-vpc-cni-init": "Always", "aws-eks-nodeagent": "Always"},
     },
     "v1.23.1": {
-        # v1.23.0 release notes: "moves the aws-node liveness and readiness probes from TCP port 50051 to
-        # unix:///var/run/aws-node/ipamd.sock"; the other probe flags are kept as before (not seen verbatim).
+        # v1.23.0 moved ipamd's gRPC server to a unix socket (#3739).
         "probe_addr": "unix:///var/run/aws-node/ipamd.sock",
-        # v1.23.0 values.yaml: nodeAgent.conntrackCacheTableSize: 524288 (flag name from the agent's own docs).
-        "extra_node_agent_args": ["--conntrack-cache-table-size=524288"],
+        "imagePullPolicy": {"aws-vpc-cni-init": "IfNotPresent", "aws-node": "IfNotPresent",
+                            "aws-eks-nodeagent": "IfNotPresent"},
     },
 }
-# Object sets: the same seven objects in both versions as far as any source shows; no object was added or removed
-# between v1.22.3 and v1.23.1, so an upgrade between them changes workloads and prunes nothing.
+# Object sets: the same objects in both versions, so an upgrade between them changes workloads and prunes nothing.
