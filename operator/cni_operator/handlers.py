@@ -9,11 +9,19 @@ before it calls any other handler, so feeding the session from them guarantees t
 for a foreign CNI before a first install) sees all of kube-system and every node. The facts live once, in the
 session; kopf's indexes stay empty (a handler returning None indexes nothing). Deletions come as events.
 
+Why one watch outside kopf: kopf serves every namespaced resource in the same namespaces (kube-system, where the
+operator's Role is), but a CNI runs wherever its installer puts it (Tigera's calico-system, kube-flannel, ...). So
+DaemonSets outside kube-system come from a watch of their own (kube_watch.py, every namespace but kube-system, whose
+DaemonSets kopf serves), which keeps only known CNIs' DaemonSets (providers.describe_daemonset), as the same small
+views; its first listing is done in the startup handler, before kopf lists anything, so the first pass sees it too.
+
 The session lives in kopf's `memo` (one per operator process), not in a module global.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
 
@@ -21,9 +29,11 @@ import kopf
 
 from . import api
 from .kube import Kube, load_api_client
-from .objects import ANNOTATION_PREFIX, MANAGED
-from .providers import is_cni_pod
+from .kube_watch import CollectionWatch
+from .objects import ANNOTATION_PREFIX, CNI_NAMESPACE, MANAGED
+from .providers import describe_daemonset, is_cni_pod
 from .session import ClusterSession
+from .session.projections import workload_view
 
 # kopf removes "its" finalizer from any object that needs none, so it must never share a name with the finalizer
 # the reconciler manages itself (objects.FINALIZER, for deletionPolicy: Delete).
@@ -63,12 +73,45 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> No
         spec_quiet=float(os.environ.get("CNI_OPERATOR_SPEC_QUIET_SECONDS", "2.0")),
         may_act=memo.lease.held if memo.get("lease") is not None else None)
     await memo.session.start()
+    memo.elsewhere = await watch_cni_daemonsets_elsewhere(memo.session)
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_) -> None:
+    if memo.get("elsewhere") is not None:
+        memo.elsewhere.stop()
     if memo.get("session") is not None:
         await memo.session.stop()
+
+
+# ---- known CNIs' DaemonSets in every other namespace (calico-system, kube-flannel, ...): a watch of our own
+
+ELSEWHERE = f"DaemonSets outside {CNI_NAMESPACE}"
+ELSEWHERE_GRANT = "list and watch on daemonsets (apps) cluster-wide"
+
+
+def _is_cni_daemonset(body: dict) -> bool:
+    return describe_daemonset((body.get("metadata") or {}).get("name") or "") is not None
+
+
+async def watch_cni_daemonsets_elsewhere(session: ClusterSession) -> CollectionWatch:
+    """List them now (so the first pass, and its check for a foreign CNI, sees them), then watch from there."""
+    loop = asyncio.get_running_loop()
+
+    def deliver(kind: str, body: dict) -> None:  # from the watch's thread
+        loop.call_soon_threadsafe(functools.partial(session.observe_workload, workload_view(body),
+                                                    deleted=kind == "DELETED"))
+
+    watch = CollectionWatch(load_api_client(), api_version="apps/v1", kind="DaemonSet", path="/apis/apps/v1/daemonsets",
+                            field_selector=f"metadata.namespace!={CNI_NAMESPACE}", keep=_is_cni_daemonset,
+                            deliver=deliver, logger=session.logger, what=ELSEWHERE, grant=ELSEWHERE_GRANT)
+    try:
+        for body in await asyncio.to_thread(watch.list_now):
+            session.observe_workload(workload_view(body))
+    except Exception as exc:  # noqa: BLE001 - the watch's thread lists again, says why (what to grant), backs off
+        session.logger.debug("the first listing of %s failed: %s", ELSEWHERE, exc)
+    watch.start()
+    return watch
 
 
 # ---- the ClusterNetwork CRD itself: deleted or replaced, kopf stops serving it; the runner ends the process

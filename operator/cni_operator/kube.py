@@ -56,10 +56,13 @@ class KubeError(Exception):
         self.message = message
 
 
+ALL_NAMESPACES = "*"  # as the namespace of a list: a namespaced kind in every namespace
+
+
 def collection_path(api_version: str, kind: str, namespace: str = "") -> str:
     info = KINDS[(api_version, kind)]
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    if info.namespaced:
+    if info.namespaced and namespace != ALL_NAMESPACES:
         if not namespace:
             raise ValueError(f"{kind} is namespaced: a namespace is required")
         return f"{prefix}/namespaces/{namespace}/{info.plural}"

@@ -23,7 +23,7 @@ from . import api
 from .apply import catalog_never_owns
 from .apply.diff import contains, with_hash_annotation
 from .health import detect
-from .kube import Kube, KubeError
+from .kube import ALL_NAMESPACES, Kube, KubeError
 from .objects import (
     CNI_NAMESPACE,
     HASH_ANNOTATION,
@@ -236,7 +236,8 @@ def _problems(doc: Any, installed: tuple[str, str] | None) -> list[Problem]:
 
 def _safety(kube: Kube, spec: api.ClusterNetworkSpec) -> str | None:
     """The refusal of a first install next to a foreign CNI or on the wrong kind of cluster, as the operator's."""
-    workloads = [*kube.list("apps/v1", "DaemonSet", CNI_NAMESPACE), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
+    # DaemonSets in every namespace, as the operator watches them: a CNI lives where its installer put it.
+    workloads = [*kube.list("apps/v1", "DaemonSet", ALL_NAMESPACES), *kube.list("apps/v1", "Deployment", CNI_NAMESPACE)]
     foreign = detect.foreign_cnis(workloads, spec.provider.value, inventory=())
     if foreign:
         names = ", ".join(f"{d.provider} ({d.workload})" for d in foreign)

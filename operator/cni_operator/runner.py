@@ -1,8 +1,9 @@
 """`cni-operator run`: check what it needs, then serve /healthz and /metrics, take the Lease, wait for the CRD, run kopf.
 
 Namespaced resources are watched in the CNI namespace only (kube-system, where upstream's manifests put the CNI), so
-the operator needs a Role there rather than cluster-wide rights on ConfigMaps, Pods or DaemonSets; cluster-scoped ones
-(ClusterNetwork, Nodes, CRDs, ClusterRoles) are watched cluster-wide.
+the operator needs a Role there rather than cluster-wide rights on ConfigMaps, Pods or Deployments; cluster-scoped ones
+(ClusterNetwork, Nodes, CRDs, ClusterRoles) are watched cluster-wide, and so are DaemonSets, read only, to see another
+CNI wherever its installer put it (handlers.py, docs/rbac.md).
 
 Who acts: every process first takes the Lease kube-system/cni-operator (`session/leader.py`) and writes nothing before
 it holds it, so a second `cni-operator run` next to a running operator waits instead of acting. With replicas, kopf's

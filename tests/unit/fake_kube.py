@@ -26,7 +26,7 @@ import copy
 import threading
 from dataclasses import dataclass
 
-from cni_operator.kube import KubeError, collection_path
+from cni_operator.kube import ALL_NAMESPACES, KubeError, collection_path
 from cni_operator.objects import ObjectRef
 from cni_operator.providers import is_cni_pod
 
@@ -90,7 +90,8 @@ class FakeKube:
             self.requests.append(Request("list", ObjectRef(api_version, kind, "", namespace)))
             wanted = dict(part.split("=", 1) for part in label_selector.split(",") if part)
             return [copy.deepcopy(o) for r, o in self.objects.items()
-                    if (r.api_version, r.kind) == (api_version, kind) and (not namespace or r.namespace == namespace)
+                    if (r.api_version, r.kind) == (api_version, kind)
+                    and (namespace in ("", ALL_NAMESPACES) or r.namespace == namespace)
                     and all(((o["metadata"].get("labels") or {}).get(k) == v) for k, v in wanted.items())]
 
     def apply(self, obj: dict, *, force: bool = True) -> dict:

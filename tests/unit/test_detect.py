@@ -135,9 +135,65 @@ def test_foreign_cnis_on_eks_and_imported():
     assert len(foreign_cnis([AWS, CILIUM, workload("canal", ours=True)], None)) == 2
 
 
-def test_ours_is_matched_by_namespace_and_name():
+def test_our_label_outside_the_cni_namespace_does_not_make_a_cni_ours():
+    """The operator writes only in kube-system: a DaemonSet with our label anywhere else is someone else's."""
     ours_elsewhere = workload("calico-node", "x:v1", namespace="calico-system", ours=True)
-    assert [d.workload for d in foreign_cnis([ours_elsewhere, CALICO], "canal")] == ["kube-system/calico-node"]
+    assert [d.workload for d in foreign_cnis([ours_elsewhere, CALICO], "canal")] == [
+        "calico-system/calico-node", "kube-system/calico-node"]
+    canal_elsewhere = workload("canal", "x:v3.32.1", namespace="other", ours=True, container="calico-node")
+    for inventory in (None, (), ["other/canal", "kube-system/canal"]):
+        assert [d.workload for d in foreign_cnis([canal_elsewhere], "aws-vpc-cni", inventory)] == ["other/canal"]
+        assert [d.workload for d in foreign_cnis([canal_elsewhere], "canal", inventory)] == ["other/canal"]
+
+
+# ---------------------------------------------------------------- CNIs in their own namespaces
+
+TIGERA_CALICO = workload("calico-node", "quay.io/calico/node:v3.30.2", namespace="calico-system")
+OLD_FLANNEL = workload("kube-flannel-ds-amd64", "quay.io/coreos/flannel:v0.13.0", container="kube-flannel")
+
+
+@pytest.mark.parametrize("provider", ["canal", "aws-vpc-cni"])
+def test_a_cni_in_its_own_namespace_blocks_the_install(provider):
+    found = foreign_cnis([TIGERA_CALICO, FLANNEL], provider, inventory=())
+    assert [(d.provider, d.workload, d.version) for d in found] == [
+        ("calico", "calico-system/calico-node", "v3.30.2"), ("flannel", "kube-flannel/kube-flannel-ds", "v0.26.1")]
+
+
+def test_the_same_provider_in_another_namespace_is_a_second_copy_not_an_adoption():
+    """Apply adopts a same-provider DaemonSet only where it writes (kube-system); one elsewhere would keep running
+    next to the operator's."""
+    canal_elsewhere = workload("canal", "quay.io/calico/node:v3.31.4", namespace="networking", container="calico-node")
+    aws_elsewhere = workload("aws-node", "x/amazon-k8s-cni:v1.19.0", namespace="aws-cni")
+    assert [d.workload for d in foreign_cnis([canal_elsewhere, CANAL], "canal", inventory=())] == ["networking/canal"]
+    assert [d.workload for d in foreign_cnis([aws_elsewhere], "aws-vpc-cni")] == ["aws-cni/aws-node"]
+
+
+def test_a_second_cni_appearing_in_its_own_namespace_after_the_install_is_foreign():
+    ours = workload("canal", "quay.io/calico/node:v3.32.1", ours=True, container="calico-node")
+    found = foreign_cnis([ours, TIGERA_CALICO], "canal", inventory=["kube-system/canal"])
+    assert [d.workload for d in found] == ["calico-system/calico-node"]
+
+
+@pytest.mark.parametrize("name, namespace, container, image, provider", [
+    ("antrea-agent", "kube-system", "antrea-agent", "antrea/antrea-agent-ubuntu:v2.2.0", "antrea"),
+    ("weave-net", "kube-system", "weave", "weaveworks/weave-kube:2.8.1", "weave-net"),
+    ("kube-router", "kube-system", "kube-router", "docker.io/cloudnativelabs/kube-router:v2.4.0", "kube-router"),
+    ("kube-ovn-cni", "kube-system", "cni-server", "docker.io/kubeovn/kube-ovn:v1.14.0", "kube-ovn"),
+    ("ovnkube-node", "ovn-kubernetes", "ovnkube-controller", "ghcr.io/ovn-kubernetes/ovn-kube-ubuntu:v1.0.0",
+     "ovn-kubernetes"),
+    ("kube-flannel-ds-amd64", "kube-system", "kube-flannel", "quay.io/coreos/flannel:v0.13.0", "flannel"),
+    ("cilium", "cilium", "cilium-agent", "quay.io/cilium/cilium:v1.17.0", "cilium"),
+])
+def test_known_cnis_wherever_their_installers_put_them(name, namespace, container, image, provider):
+    ds = workload(name, image, namespace=namespace, container=container)
+    (found,) = foreign_cnis([ds], "canal", inventory=())
+    assert (found.provider, found.workload, found.version) == (provider, f"{namespace}/{name}", image_tag(image))
+
+
+def test_look_alikes_are_not_cnis():
+    """Names are matched exactly (flannel by prefix): Cilium's envoy, Multus, Calico's Windows agent are not the CNI."""
+    others = [workload(n, "x:v1") for n in ("cilium-envoy", "kube-multus-ds", "calico-node-windows", "kube-proxy")]
+    assert detect_cnis(others) == []
 
 
 def test_primary_workload():
@@ -145,6 +201,13 @@ def test_primary_workload():
     assert primary_workload([FLANNEL, CILIUM])["metadata"]["name"] == "cilium"
     assert primary_workload([CALICO, CANAL], provider="calico")["metadata"]["name"] == "calico-node"
     assert primary_workload([workload("kube-proxy")]) is None
+
+
+def test_primary_workload_prefers_the_copy_in_the_cni_namespace():
+    """Its pods are the ones the operator watches; calico-system sorts before kube-system, and must not win."""
+    assert primary_workload([TIGERA_CALICO, CALICO])["metadata"]["namespace"] == "kube-system"
+    assert primary_workload([TIGERA_CALICO])["metadata"]["namespace"] == "calico-system"
+    assert primary_workload([OLD_FLANNEL, FLANNEL])["metadata"]["namespace"] == "kube-system"
 
 
 # ---------------------------------------------------------------- EKS or not

@@ -142,6 +142,24 @@ def test_operator_may_read_what_health_reads():
     assert not operator_grants(IMPORTED).allows("list", "", "pods", namespace="default")
 
 
+@pytest.mark.parametrize("chart", ["", IMPORTED, "clusterNetwork.spec.clusterType=eks",
+                                   "clusterNetwork.spec.clusterType=mks"])
+def test_operator_sees_daemonsets_in_every_namespace_and_nothing_more_there(chart):
+    """A CNI runs where its installer puts it (calico-system, kube-flannel, ...): the operator lists and watches
+    DaemonSets cluster-wide by a rule of its own, whatever the cluster type, and nothing else there of its own
+    (docs/rbac.md: why not Roles in those namespaces)."""
+    grants, own = operator_grants(*filter(None, [chart])), own_grants(*filter(None, [chart]))
+    for namespace in ("calico-system", "kube-flannel", "tigera-operator", "a-namespace-made-later"):
+        for verb in ("list", "watch"):
+            assert grants.allows(verb, "apps", "daemonsets", namespace=namespace), (verb, namespace)
+            assert own.allows(verb, "apps", "daemonsets", namespace=namespace), (verb, namespace)
+        assert not own.allows("get", "apps", "daemonsets", "calico-node", namespace)
+        for group, resource in (("apps", "deployments"), ("", "pods"), ("", "secrets"), ("", "configmaps")):
+            assert not own.allows("list", group, resource, namespace=namespace), (resource, namespace)
+        for verb in ("create", "patch", "delete", "update"):
+            assert not grants.allows(verb, "apps", "daemonsets", "calico-node", namespace)
+
+
 def test_operator_cannot_write_objects_it_does_not_render():
     for grants in (operator_grants(), own_grants()):
         assert not grants.allows("patch", "apps", "daemonsets", "kube-proxy", CNI_NAMESPACE)

@@ -74,7 +74,7 @@ def assess(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
            apply_error: str | None = None, deployment: dict | None = None,
            controller_pods: Sequence[PodFacts | dict] = (), expect_deployment: str | None = None,
            provider: str | None = None, paused: bool = False, imported: bool = False, foreign: Sequence[str] = (),
-           unreverted: Sequence[str] = (), grace_seconds: float = GRACE_SECONDS) -> Assessment:
+           unreverted: Sequence[str] = (), grace_seconds: float = GRACE_SECONDS, pods_seen: bool = True) -> Assessment:
     """The whole health picture: counts, pod problems, the conditions, phase and readySummary.
 
     `pods` are the CNI DaemonSet's pods (node coverage comes from them); `controller_pods` those of the controllers
@@ -84,7 +84,8 @@ def assess(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
     Imported clusters: pass the detected CNI's workloads; nothing is expected to be applied. `foreign` names other
     CNIs found running next to the managed one ("cilium (kube-system/cilium)"): Degraded, whatever else holds.
     `unreverted` names managed objects that differ from the render and are left as they are (paused, ignored,
-    a conflicting writer): not a problem, but said instead of "no problems found".
+    a conflicting writer): not a problem, but said instead of "no problems found". `pods_seen` False: `pods` cannot
+    be read where the DaemonSet runs, so coverage is the DaemonSet's count (evidence.gather).
     """
     now = parse_time(now)
     if now is None and (nodes or pods or controller_pods):
@@ -96,7 +97,7 @@ def assess(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
     e = gather(daemonset, nodes, pods, now, generation=generation, applied=applied, deployment=deployment,
                controller_pods=controller_pods, expect_deployment=expect_deployment, provider=provider,
                paused=paused, imported=imported, foreign=foreign, unreverted=unreverted,
-               grace_seconds=grace_seconds)
+               grace_seconds=grace_seconds, pods_seen=pods_seen)
     progress = verdict.progressing(e)
     verdicts = {READY: verdict.ready(e), PROGRESSING: progress, DEGRADED: verdict.degraded(e),
                 APPLIED: verdict.applied(e), RECONCILING: verdict.reconciling(e, progress),

@@ -2,7 +2,9 @@
 
 Used before a first install (never install a second CNI, never install the wrong one) and to report the CNI of an
 imported cluster. No kopf, no kubernetes client: callers pass DaemonSets/Deployments (with kind and namespace) as
-plain camelCase dicts and nodes as facts or dicts. The CNIs it knows are providers.KNOWN.
+plain camelCase dicts and nodes as facts or dicts. The CNIs it knows are providers.KNOWN, recognised by their
+DaemonSet's name in any namespace: the operator sees DaemonSets cluster-wide (Tigera's calico-system, kube-flannel,
+...), while the CNI it installs lives in objects.CNI_NAMESPACE.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from ..api import ClusterType, DetectedCNI
 from ..images import image_tag
-from ..objects import is_managed
+from ..objects import CNI_NAMESPACE, is_managed
 from ..providers import KNOWN, describe_daemonset
 from .facts import NodeFacts, node_facts
 
@@ -59,23 +61,33 @@ def foreign_cnis(workloads: Iterable[dict], provider: str | None,
                  inventory: Iterable[str] | None = None) -> list[DetectedCNI]:
     """Detected CNIs the operator must not install next to: not ours, and not the provider it installs.
 
-    A same-provider DaemonSet that is not ours (EKS ships aws-node; a hand-installed canal) is not foreign: apply
-    adopts it through server-side apply. With provider None (imported) every CNI not ours is listed.
+    A same-provider DaemonSet in the CNI namespace that is not ours (EKS ships aws-node; a hand-installed canal) is
+    not foreign: spec.adoption decides, as apply writes the same object. One in another namespace is foreign whatever its
+    provider: the operator installs into the CNI namespace only, so it would run a second copy next to it. With
+    provider None (imported) every CNI not ours is listed.
     `inventory` ("namespace/name" of the workloads the current ClusterNetwork applied): when given, ours means
     managed *and* in it, so a DaemonSet an earlier ClusterNetwork left behind (deleted with Orphan) is foreign even
-    though it carries our label.
+    though it carries our label, and so is one carrying our label in any other namespace (the operator never writes
+    there).
     """
     workloads = list(workloads)
     current = None if inventory is None else set(inventory)
-    ours = {f"{_meta(w).get('namespace') or ''}/{_meta(w).get('name')}" for w in workloads if is_managed(w)}
+    ours = {f"{CNI_NAMESPACE}/{_meta(w).get('name')}" for w in workloads
+            if is_managed(w) and _meta(w).get("namespace") == CNI_NAMESPACE}
     if current is not None:
         ours &= current
-    return [d for d in detect_cnis(workloads) if d.workload not in ours and d.provider != provider]
+    return [d for d in detect_cnis(workloads) if d.workload not in ours and not _adoptable(d, provider)]
+
+
+def _adoptable(cni: DetectedCNI, provider: str | None) -> bool:
+    """The provider the operator installs, where it installs it: the same object, taken over by apply."""
+    return cni.provider == provider and cni.workload.startswith(f"{CNI_NAMESPACE}/")
 
 
 def primary_workload(workloads: Iterable[dict], provider: str | None = None) -> dict | None:
     """The DaemonSet whose health to report: `provider`'s if given, else the first detected CNI in the order of
-    providers.KNOWN (canal before calico, because a canal DaemonSet is the whole CNI)."""
+    providers.KNOWN (canal before calico, because a canal DaemonSet is the whole CNI); of one CNI, the copy in the CNI
+    namespace first (its pods are the ones the operator watches), then by namespace/name."""
     candidates = {}
     for w in workloads:
         hit = _provider_of(_meta(w).get("name") or "") if _is_daemonset(w) else None
@@ -84,7 +96,8 @@ def primary_workload(workloads: Iterable[dict], provider: str | None = None) -> 
     order = [provider] if provider else [d.name for d in KNOWN]
     for name in order:
         if candidates.get(name):
-            return min(candidates[name], key=lambda w: (_meta(w).get("namespace") or "", _meta(w).get("name")))
+            return min(candidates[name], key=lambda w: (_meta(w).get("namespace") != CNI_NAMESPACE,
+                                                        _meta(w).get("namespace") or "", _meta(w).get("name")))
     return None
 
 

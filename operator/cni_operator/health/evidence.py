@@ -108,7 +108,9 @@ def gather(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
            now: _dt.datetime | None, *, generation: int | None, applied: ApplyState,
            deployment: dict | None, controller_pods: Sequence[PodFacts | dict], expect_deployment: str | None,
            provider: str | None, paused: bool, imported: bool, foreign: Sequence[str],
-           unreverted: Sequence[str] = (), grace_seconds: float = GRACE_SECONDS) -> Evidence:
+           unreverted: Sequence[str] = (), grace_seconds: float = GRACE_SECONDS, pods_seen: bool = True) -> Evidence:
+    """`pods_seen` False: the DaemonSet runs where the operator does not read pods (an imported cluster's CNI outside
+    kube-system), so node coverage is the DaemonSet's own count of ready pods, without node names."""
     ds = workload_counts(daemonset)
     dep = workload_counts(deployment) if deployment is not None or expect_deployment else None
     dep_name = (dep.name if dep and dep.name else expect_deployment) or "controllers"
@@ -116,6 +118,9 @@ def gather(daemonset: dict | None, nodes: Sequence[NodeFacts | dict], pods: Sequ
 
     by_name, covered = coverage(nodes, pods)
     node_counts = counts(by_name, covered)
+    if not pods_seen:
+        node_counts = NodeCounts(total=len(by_name), with_ready_cni=min(ds.ready, len(by_name)), without_ready_cni=[])
+        by_name = {}  # no node is named, none is judged as joining
     found = pod_problems([*pods, *controller_pods], now, grace_seconds, limit=None)
     waits = [w for w in (grace_left([*pods, *controller_pods], now, grace_seconds),) if w is not None]
     # A node that joined within the grace period may not have its CNI pod yet: starting, not broken.

@@ -34,6 +34,9 @@ def describe_coverage(nodes: NodeCounts, cni: str) -> str:
     lacking = nodes.total - nodes.with_ready_cni
     if lacking <= 0:
         return ""
+    if not nodes.without_ready_cni:  # counted by the DaemonSet: its pods are not read (evidence.gather)
+        return f"{lacking} of {nodes.total} node{'s' if nodes.total > 1 else ''} " \
+               f"{'has' if lacking == 1 else 'have'} no ready {cni} pod (its DaemonSet's count)"
     names = ", ".join(nodes.without_ready_cni)
     more = lacking - len(nodes.without_ready_cni)
     names += f" and {more} more" if more > 0 else ""

@@ -4,7 +4,8 @@ Fed by whoever watches the cluster (kopf's handlers in-cluster; the fleet's own 
 Every `put_*` returns whether anything the operator reports on changed, so the feeder pokes the loop only then
 (most node updates are heartbeats that change nothing we read).
 
-    workloads   every DaemonSet and Deployment in the CNI namespace, as small dicts (there are a handful)
+    workloads   every DaemonSet and Deployment in the CNI namespace, and known CNIs' DaemonSets in any other
+                (calico-system, kube-flannel, ...), as small dicts (there are a handful)
     pods        CNI pods (providers.is_cni_pod), as health.facts.PodFacts
     nodes       every node, as health.facts.NodeFacts
     managed     the objects we manage, whole: drift is judged field by field against what we render

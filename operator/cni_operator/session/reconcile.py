@@ -112,10 +112,12 @@ class Reconciler:
         return inputs
 
     def _running_cni_inputs(self) -> dict:
-        """Health inputs for whichever CNI runs, when the spec does not say which (imported, or unreadable)."""
+        """Health inputs for whichever CNI runs, when the spec does not say which (imported, or unreadable). CNI pods
+        are watched in CNI_NAMESPACE only: elsewhere (Tigera's calico-system) the DaemonSet's own counts stand in."""
         primary = detect.primary_workload(self.projections.workload_list())
         pods = health.select_pods(primary, self.projections.pod_list()) if primary else []
-        return {"daemonset": primary, "pods": pods, "nodes": self.projections.node_list()}
+        seen = primary is None or (primary.get("metadata") or {}).get("namespace") == CNI_NAMESPACE
+        return {"daemonset": primary, "pods": pods, "nodes": self.projections.node_list(), "pods_seen": seen}
 
     # ---- the pass
 
