@@ -461,7 +461,7 @@ def test_deletion_keeps_crds_with_users_objects_and_removes_the_rest(cluster):
     assert all(ref in cluster.kube.objects for ref in kept)
     assert sorted(e["message"].split(" ")[2] for e in p.events if e["reason"] == "CRDRetained") == sorted(
         r.name for r in kept)
-    assert "kept 2 CRDs that still hold objects" in p.event("Deleted")["message"]
+    assert "kept 2 CRDs instead of deleting them" in p.event("Deleted")["message"]
     assert cluster.cnet is None
 
 

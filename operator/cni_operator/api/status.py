@@ -154,7 +154,8 @@ class DriftStatus(_Model):
 
 
 class RetainedCRD(_Model):
-    """A CRD the operator stopped managing instead of deleting, because objects of its kind existed."""
+    """A CRD the operator stopped managing instead of deleting: objects of its kind existed, or the provider never
+    owns it (catalog neverOwn, e.g. EKS's PolicyEndpoint CRDs, released even when empty)."""
 
     name: str = Field(..., description="Name of the CustomResourceDefinition.")
     objects: int | None = Field(

@@ -374,8 +374,8 @@ class Reconciler:
                                    f"gave up deleting after {DELETE_ATTEMPTS} attempts; left behind: "
                                    + ", ".join(r.describe() for r, _ in outcome.errors))
             else:
-                kept = (f"; kept {len(outcome.retained)} CRDs that still hold objects (see the CRDRetained Events)"
-                        if outcome.retained else "")
+                kept = (f"; kept {len(outcome.retained)} CRDs instead of deleting them (see the CRDRetained and "
+                        f"CRDReleased Events)" if outcome.retained else "")
                 self.announcer.say(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects{kept}")
         remaining = [f for f in finalizers if f != FINALIZER]
         try:
