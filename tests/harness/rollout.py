@@ -166,3 +166,57 @@ def all_pods_ready_with(cluster: Cluster, nodes: list[str], app: str, images: li
     ready = {p.spec.node_name for p in live if _ready(p)}
     assert ready >= set(nodes), f"nodes without a Ready {app} pod: {sorted(set(nodes) - ready)[:5]}"
     return True
+
+
+class PhaseRecorder(threading.Thread):
+    """Every status.rollout.phase the ClusterNetwork `default` went through, in order, read from a watch: each status
+    write is an event, so a phase shorter than any poll interval (a 1-node canary takes about a second) is still seen.
+    Use as a context manager around the change."""
+
+    def __init__(self, cluster: Cluster):
+        super().__init__(daemon=True)
+        self.cluster, self.phases, self.stop, self._synced = cluster, [], threading.Event(), threading.Event()
+
+    def _saw(self, obj: dict) -> None:
+        phase = ((obj.get("status") or {}).get("rollout") or {}).get("phase")
+        if phase and (not self.phases or self.phases[-1] != phase):
+            self.phases.append(phase)
+
+    def run(self) -> None:
+        args = ("cni-operator.io", "v1alpha1", "clusternetworks")
+        rv = None
+        while not self.stop.is_set():
+            try:
+                if rv is None:
+                    body = self.cluster.custom.list_cluster_custom_object(
+                        *args, field_selector="metadata.name=default")
+                    for item in body["items"]:
+                        self._saw(item)
+                    rv = body["metadata"]["resourceVersion"]
+                    self._synced.set()
+                response = self.cluster.custom.list_cluster_custom_object(
+                    *args, field_selector="metadata.name=default", watch=True, resource_version=rv,
+                    timeout_seconds=30, _preload_content=False)
+                for line in response:
+                    if self.stop.is_set():
+                        break
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":  # 410 Gone: list again
+                        rv = None
+                        break
+                    rv = event["object"]["metadata"].get("resourceVersion", rv)
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._saw(event["object"])
+                response.release_conn()
+            except Exception:  # noqa: BLE001 - a broken stream: list again and go on
+                rv = None
+                self.stop.wait(0.2)
+
+    def __enter__(self) -> Self:
+        self.start()
+        assert self._synced.wait(30), "the ClusterNetwork watch did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join(timeout=35)

@@ -132,7 +132,7 @@ def test_defaults_are_stored_but_never_create_an_option_block(installed):
                                input=manifest({"clusterType": "mks"}))
     spec = json.loads(result.stdout)["spec"]
     assert spec == {"clusterType": "mks", "podCIDR": "10.244.0.0/16", "mtu": 0, "paused": False,
-                    "deletionPolicy": "Orphan"}
+                    "deletionPolicy": "Orphan", "adoption": "IfEquivalent"}
     result = installed.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-",
                                input=manifest({"clusterType": "mks", "canal": {}, "rollout": {}}))
     spec = json.loads(result.stdout)["spec"]

@@ -25,6 +25,7 @@ from tests.harness.clusternetwork import (
 from tests.harness.managed import CNI_NAMESPACE, managed_objects
 from tests.harness.operator import audit_writes_since
 from tests.harness.repo import REPO
+from tests.harness.rollout import PhaseRecorder
 
 UPSTREAM = REPO / "manifests" / "upstream" / "canal" / "v3.31.4" / "canal.yaml"
 OLD, NEW = "v3.31.4", "v3.32.1"
@@ -68,8 +69,16 @@ def upstream_canal(cluster, start_operator, wait_for):
                     "-p", '{"metadata":{"finalizers":null}}', check=False)
     cluster.kubectl("delete", "clusternetworks.cni-operator.io", "default", "--ignore-not-found", "--wait=true",
                     check=False)
-    cluster.kubectl("delete", "-f", str(UPSTREAM), "--ignore-not-found", "--wait=true", "--timeout=120s",
-                    check=False)
+    # Not `--wait=true`: kubectl's wait for the objects of CRDs it deleted in the same call can hang until its
+    # timeout after everything is gone; poll instead, naming what is left.
+    cluster.kubectl("delete", "-f", str(UPSTREAM), "--ignore-not-found", "--wait=false", check=False)
+    wait_for(lambda: _upstream_gone(cluster), timeout=120, what="upstream canal removed")
+
+
+def _upstream_gone(cluster) -> bool:
+    left = cluster.kubectl("get", "-f", str(UPSTREAM), "--ignore-not-found", "-o", "name", check=False)
+    assert left.returncode == 0 and not left.stdout.split(), f"still there: {left.stdout.split()[:5]} {left.stderr}"
+    return True
 
 
 def test_the_same_version_is_taken_over_without_a_pod_restart(cluster, upstream_canal, start_operator, wait_for):
@@ -125,20 +134,19 @@ def test_another_version_is_blocked_then_taken_over_through_a_gated_rollout(clus
     assert _pods(cluster, "canal") == uids
 
     # Takeover: the adopted v3.31.4 is the starting point of a gated update to v3.32.1.
-    assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW}, "rollout": ROLLOUT,
-                                          "adoption": "Takeover"}).returncode == 0
-    phases: list[str] = []
-
     def complete() -> dict:
         rollout = (get_clusternetwork(cluster).get("status") or {}).get("rollout") or {}
-        if rollout.get("phase") and (not phases or phases[-1] != rollout["phase"]):
-            phases.append(rollout["phase"])
         assert rollout.get("phase") == "Complete", f"rollout {rollout.get('phase')}: {rollout.get('message')}"
         return rollout
 
     started = time.monotonic()
-    rollout = wait_for(complete, timeout=180, interval=0.2, what=f"the Takeover update to {NEW} Complete")
-    assert phases[0] == "Canary" or phases[:1] == ["Soaking"], phases
+    with PhaseRecorder(cluster) as recorder:
+        assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW}, "rollout": ROLLOUT,
+                                              "adoption": "Takeover"}).returncode == 0
+        rollout = wait_for(complete, timeout=180, what=f"the Takeover update to {NEW} Complete")
+    phases = recorder.phases
+    assert phases[0] == "Canary" and phases[-1] == "Complete", phases
+    assert "Soaking" in phases and phases.index("Soaking") < phases.index("Complete"), phases
     assert "Rolling" in phases or upstream_canal == 1, phases
     assert rollout["from"] == OLD and rollout["to"] == NEW, rollout
     assert json.loads(rollout["fromSpec"])["cni"]["version"] == OLD, rollout.get("fromSpec")

@@ -14,7 +14,7 @@ from tests.harness.clusternetwork import (
     get_clusternetwork,
     install,
 )
-from tests.harness.rollout import Sampler, all_pods_ready_with, at_least_nodes, ds_images
+from tests.harness.rollout import PhaseRecorder, Sampler, all_pods_ready_with, at_least_nodes, ds_images
 
 OLD, NEW = "v3.31.4", "v3.32.1"
 MAX_UNAVAILABLE = 2
@@ -70,25 +70,24 @@ def test_a_version_that_cannot_start_is_rolled_back_within_max_unavailable(clust
 def test_a_good_upgrade_goes_canary_soak_rolling_complete(cluster, nodes, start_operator, wait_for):
     start_operator()
     install(cluster, {"clusterType": "mks", "cni": {"version": OLD}, "rollout": ROLLOUT}, timeout=180)
-    phases: list[str] = []
     sampler = Sampler(cluster, nodes, "canal")
     sampler.start()
     try:
-        assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW},
-                                              "rollout": ROLLOUT}).returncode == 0
+        with PhaseRecorder(cluster) as recorder:
+            assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW},
+                                                  "rollout": ROLLOUT}).returncode == 0
 
-        def complete() -> bool:
-            cnet = get_clusternetwork(cluster)
-            phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
-            if phase and (not phases or phases[-1] != phase):
-                phases.append(phase)
-            assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, phases)
-            return True
+            def complete() -> bool:
+                cnet = get_clusternetwork(cluster)
+                phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
+                assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, recorder.phases)
+                return True
 
-        wait_for(complete, timeout=240, what="the upgrade to complete")
+            wait_for(complete, timeout=240, what="the upgrade to complete")
     finally:
         sampler.stop.set()
         sampler.join()
+    phases = recorder.phases
     assert phases[0] == "Canary" and phases[-1] == "Complete", phases
     assert "Soaking" in phases and "Rolling" in phases, phases
     assert phases.index("Soaking") < phases.index("Rolling"), phases

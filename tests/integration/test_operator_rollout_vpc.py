@@ -20,7 +20,7 @@ from tests.harness.clusternetwork import (
     get_clusternetwork,
     install,
 )
-from tests.harness.rollout import Sampler, all_pods_ready_with, at_least_nodes, ds_images
+from tests.harness.rollout import PhaseRecorder, Sampler, all_pods_ready_with, at_least_nodes, ds_images
 
 OLD, NEW = "v1.22.3", "v1.23.1"
 MAX_UNAVAILABLE = 2
@@ -88,19 +88,17 @@ def test_a_good_vpc_cni_upgrade_goes_canary_soak_rolling_complete(cluster, nodes
     start_operator()
     install(cluster, _spec(OLD), timeout=180)
     old_images = ds_images(cluster, "aws-node")
-    phases: list[str] = []
-    with Sampler(cluster, nodes, "aws-node") as sampler:
+    with Sampler(cluster, nodes, "aws-node") as sampler, PhaseRecorder(cluster) as recorder:
         assert apply_clusternetwork(cluster, _spec(NEW)).returncode == 0
 
         def complete() -> bool:
             cnet = get_clusternetwork(cluster)
             phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
-            if phase and (not phases or phases[-1] != phase):
-                phases.append(phase)
-            assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, phases)
+            assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, recorder.phases)
             return True
 
         wait_for(complete, timeout=240, what="the upgrade to complete")
+    phases = recorder.phases
     assert phases[0] == "Canary" and phases[-1] == "Complete", phases
     assert "Soaking" in phases and "Rolling" in phases, phases
     assert phases.index("Soaking") < phases.index("Rolling"), phases
