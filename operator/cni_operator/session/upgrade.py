@@ -37,6 +37,7 @@ class Rollouts:
         self.kube, self.projections, self.announcer, self.logger, self.policy = \
             kube, projections, announcer, logger, policy
         self.deleting: set[str] = set()  # pods this process deleted that the watch may still show serving
+        self._last_applied: tuple[str | None, dict | None] = (None, None)  # status.applied.spec -> its pod template
 
     def _daemonset(self, spec: api.ClusterNetworkSpec, rendered: Rendered) -> dict | None:
         name = for_provider(spec.provider).daemonset
@@ -49,9 +50,9 @@ class Rollouts:
         """The update this pass works on (None: none), the render to apply and the spec it comes from.
 
         A generation whose update was rolled back is not tried again: the previous render is applied until the
-        spec changes. A change of the CNI DaemonSet's pod template of an installed CNI starts an update; the first
-        install, config-only changes and drift repair do not (the DaemonSet's hash annotation tells our change from
-        someone else's). `takeover` (adoption.py, spec.adoption Takeover): the first install takes over someone
+        spec changes. A change of the CNI DaemonSet's pod template since the last apply starts an update; the first
+        install, config-only changes and drift repair do not (the template of status.applied.spec's render tells
+        our change from someone else's; without it, the DaemonSet's hash annotation). `takeover` (adoption.py, spec.adoption Takeover): the first install takes over someone
         else's DaemonSet, which is the update's starting point: (its version, the spec whose render has its pod
         templates or None, the live DaemonSet)."""
         generation = cr["metadata"].get("generation")
@@ -71,11 +72,20 @@ class Rollouts:
         if (not inventory and takeover is None) or desired is None:
             return plan, rendered, spec
         live = self.projections.lookup(ObjectRef.of(desired)) or (takeover[2] if takeover else None)
-        want = with_hash_annotation(desired)["metadata"]["annotations"][HASH_ANNOTATION]
-        live_hash = ((live or {}).get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
-        if live is None or live_hash == want or contains(desired["spec"]["template"],
-                                                         (live.get("spec") or {}).get("template") or {}):
+        if live is None:
             return plan, rendered, spec
+        before = None if takeover else self._applied_template(status)
+        if before is not None:
+            # What this operator applied last decides, not the live object: someone else's change (even one that
+            # copies our hash annotation) is drift to revert, never an update; and a template applied by a pass
+            # that died before its status was written is still an update to finish.
+            if before == desired["spec"]["template"]:
+                return plan, rendered, spec
+        else:
+            want = with_hash_annotation(desired)["metadata"]["annotations"][HASH_ANNOTATION]
+            live_hash = (live.get("metadata", {}).get("annotations") or {}).get(HASH_ANNOTATION)
+            if live_hash == want or contains(desired["spec"]["template"], (live.get("spec") or {}).get("template") or {}):
+                return plan, rendered, spec
         pods = self.projections.pods_of(for_provider(spec.provider).pod_app)
         from_version, from_spec = takeover[:2] if takeover else (status.get("version") or "",
                                                                   (status.get("applied") or {}).get("spec"))
@@ -105,6 +115,21 @@ class Rollouts:
         for pod in step.delete:
             await self._delete(pod.name, pod.node)
         return step.recheck
+
+    def _applied_template(self, status: dict) -> dict | None:
+        """The CNI DaemonSet's pod template in the render of status.applied.spec (the last successful apply); None
+        when there is none or it cannot be rendered again. Remembered per spec: a render is not free."""
+        applied = (status.get("applied") or {}).get("spec")
+        if not applied:
+            return None
+        if self._last_applied[0] != applied:
+            previous = check(json.loads(applied))
+            template = None
+            if previous.ok:
+                ds = self._daemonset(previous.spec, render(previous.spec))
+                template = ds["spec"]["template"] if ds else None
+            self._last_applied = (applied, template)
+        return self._last_applied[1]
 
     def _observed(self, workload: dict, desired: dict | None) -> bool:
         """The DaemonSet controller has seen the template we applied last: a pod deleted now comes back with it."""
