@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Self
 
 from .cluster import Cluster
+from .clusternetwork import apply_clusternetwork, condition, get_clusternetwork
 from .managed import CNI_NAMESPACE
+from .polling import wait_for
 
 SAMPLE_SECONDS = 0.2
 
@@ -220,3 +222,43 @@ class PhaseRecorder(threading.Thread):
     def __exit__(self, *exc) -> None:
         self.stop.set()
         self.join(timeout=35)
+
+
+def upgrade_phases(cluster: Cluster, spec: dict, timeout: float = 240) -> list[str]:
+    """Apply SPEC (a change that updates the CNI's pods) and wait until status.rollout is Complete and Ready is True;
+    the phases it went through, in order, from a watch."""
+    with PhaseRecorder(cluster) as recorder:
+        assert apply_clusternetwork(cluster, spec).returncode == 0
+
+        def complete() -> bool:
+            cnet = get_clusternetwork(cluster)
+            phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
+            assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, recorder.phases)
+            return True
+
+        wait_for(complete, timeout=timeout, what="the upgrade to complete")
+    return recorder.phases
+
+
+def assert_canary_soak_rolling_complete(phases: list[str]) -> None:
+    assert phases[0] == "Canary" and phases[-1] == "Complete", phases
+    assert "Soaking" in phases and "Rolling" in phases, phases
+    assert phases.index("Soaking") < phases.index("Rolling"), phases
+
+
+def wait_rolled_back(cluster: Cluster, nodes: list[str], app: str, old_images: list[str]) -> dict:
+    """Until status.rollout is RolledBack (Degraded: UpgradeRolledBack), the DaemonSet APP is back on OLD_IMAGES and
+    every node runs a Ready pod of them; the ClusterNetwork as it was when it said RolledBack."""
+
+    def rolled_back() -> dict:
+        cnet = get_clusternetwork(cluster)
+        rollout = (cnet.get("status") or {}).get("rollout") or {}
+        assert rollout.get("phase") == "RolledBack", rollout
+        assert condition(cnet, "Degraded").get("reason") == "UpgradeRolledBack", condition(cnet, "Degraded")
+        return cnet
+
+    cnet = wait_for(rolled_back, timeout=120, what="the failed update to be rolled back")
+    wait_for(lambda: ds_images(cluster, app) == old_images, timeout=30, what="the DaemonSet back on the old images")
+    wait_for(lambda: all_pods_ready_with(cluster, nodes, app, old_images), timeout=120,
+             what=f"every node back on a Ready {app} pod of the old version")
+    return cnet

@@ -14,7 +14,14 @@ from tests.harness.clusternetwork import (
     get_clusternetwork,
     install,
 )
-from tests.harness.rollout import PhaseRecorder, Sampler, all_pods_ready_with, at_least_nodes, ds_images
+from tests.harness.rollout import (
+    Sampler,
+    assert_canary_soak_rolling_complete,
+    at_least_nodes,
+    ds_images,
+    upgrade_phases,
+    wait_rolled_back,
+)
 
 OLD, NEW = "v3.31.4", "v3.32.1"
 MAX_UNAVAILABLE = 2
@@ -32,26 +39,10 @@ def test_a_version_that_cannot_start_is_rolled_back_within_max_unavailable(clust
     start_operator(env=ALLOW_FAIL_INVALID)
     install(cluster, {"clusterType": "mks", "cni": {"version": OLD}, "rollout": ROLLOUT}, timeout=180)
     old_images = ds_images(cluster, "canal")
-    sampler = Sampler(cluster, nodes, "canal")
-    sampler.start()
-    try:
+    with Sampler(cluster, nodes, "canal") as sampler:
         spec = {"clusterType": "mks", "cni": {"version": NEW}, "registry": "fail.invalid", "rollout": ROLLOUT}
         assert apply_clusternetwork(cluster, spec).returncode == 0
-
-        def rolled_back() -> dict:
-            cnet = get_clusternetwork(cluster)
-            rollout = (cnet.get("status") or {}).get("rollout") or {}
-            assert rollout.get("phase") == "RolledBack", rollout
-            assert condition(cnet, "Degraded").get("reason") == "UpgradeRolledBack", condition(cnet, "Degraded")
-            return cnet
-
-        cnet = wait_for(rolled_back, timeout=120, what="the failed update to be rolled back")
-        wait_for(lambda: ds_images(cluster, "canal") == old_images, timeout=30, what="the DaemonSet back on the old images")
-        wait_for(lambda: all_pods_ready_with(cluster, nodes, "canal", old_images), timeout=120,
-                 what="every node back on a Ready canal pod of the old version")
-    finally:
-        sampler.stop.set()
-        sampler.join()
+        cnet = wait_rolled_back(cluster, nodes, "canal", old_images)
 
     status = cnet["status"]
     message = condition(cnet, "Degraded")["message"]
@@ -70,27 +61,9 @@ def test_a_version_that_cannot_start_is_rolled_back_within_max_unavailable(clust
 def test_a_good_upgrade_goes_canary_soak_rolling_complete(cluster, nodes, start_operator, wait_for):
     start_operator()
     install(cluster, {"clusterType": "mks", "cni": {"version": OLD}, "rollout": ROLLOUT}, timeout=180)
-    sampler = Sampler(cluster, nodes, "canal")
-    sampler.start()
-    try:
-        with PhaseRecorder(cluster) as recorder:
-            assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW},
-                                                  "rollout": ROLLOUT}).returncode == 0
-
-            def complete() -> bool:
-                cnet = get_clusternetwork(cluster)
-                phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
-                assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, recorder.phases)
-                return True
-
-            wait_for(complete, timeout=240, what="the upgrade to complete")
-    finally:
-        sampler.stop.set()
-        sampler.join()
-    phases = recorder.phases
-    assert phases[0] == "Canary" and phases[-1] == "Complete", phases
-    assert "Soaking" in phases and "Rolling" in phases, phases
-    assert phases.index("Soaking") < phases.index("Rolling"), phases
+    with Sampler(cluster, nodes, "canal") as sampler:
+        phases = upgrade_phases(cluster, {"clusterType": "mks", "cni": {"version": NEW}, "rollout": ROLLOUT})
+    assert_canary_soak_rolling_complete(phases)
     sampler.assert_kept_up()
     worst, lacking, _ = sampler.worst
     assert worst <= MAX_UNAVAILABLE, f"{worst} nodes at once without a Ready canal pod: {lacking[:10]}"

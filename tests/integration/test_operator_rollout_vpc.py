@@ -20,7 +20,15 @@ from tests.harness.clusternetwork import (
     get_clusternetwork,
     install,
 )
-from tests.harness.rollout import PhaseRecorder, Sampler, all_pods_ready_with, at_least_nodes, ds_images
+from tests.harness.rollout import (
+    Sampler,
+    all_pods_ready_with,
+    assert_canary_soak_rolling_complete,
+    at_least_nodes,
+    ds_images,
+    upgrade_phases,
+    wait_rolled_back,
+)
 
 OLD, NEW = "v1.22.3", "v1.23.1"
 MAX_UNAVAILABLE = 2
@@ -55,18 +63,7 @@ def test_a_vpc_cni_version_that_cannot_start_is_rolled_back_within_max_unavailab
     with Sampler(cluster, nodes, "aws-node") as sampler:
         assert apply_clusternetwork(cluster, _spec(NEW, registry="fail.invalid")).returncode == 0
 
-        def rolled_back() -> dict:
-            cnet = get_clusternetwork(cluster)
-            rollout = (cnet.get("status") or {}).get("rollout") or {}
-            assert rollout.get("phase") == "RolledBack", rollout
-            assert condition(cnet, "Degraded").get("reason") == "UpgradeRolledBack", condition(cnet, "Degraded")
-            return cnet
-
-        cnet = wait_for(rolled_back, timeout=120, what="the failed update to be rolled back")
-        wait_for(lambda: ds_images(cluster, "aws-node") == old_images, timeout=30,
-                 what="the DaemonSet back on the old images")
-        wait_for(lambda: all_pods_ready_with(cluster, nodes, "aws-node", old_images), timeout=120,
-                 what="every node back on a Ready aws-node pod of the old version")
+        cnet = wait_rolled_back(cluster, nodes, "aws-node", old_images)
 
     status = cnet["status"]
     message = condition(cnet, "Degraded")["message"]
@@ -88,20 +85,9 @@ def test_a_good_vpc_cni_upgrade_goes_canary_soak_rolling_complete(cluster, nodes
     start_operator()
     install(cluster, _spec(OLD), timeout=180)
     old_images = ds_images(cluster, "aws-node")
-    with Sampler(cluster, nodes, "aws-node") as sampler, PhaseRecorder(cluster) as recorder:
-        assert apply_clusternetwork(cluster, _spec(NEW)).returncode == 0
-
-        def complete() -> bool:
-            cnet = get_clusternetwork(cluster)
-            phase = ((cnet.get("status") or {}).get("rollout") or {}).get("phase")
-            assert phase == "Complete" and condition(cnet, "Ready")["status"] == "True", (phase, recorder.phases)
-            return True
-
-        wait_for(complete, timeout=240, what="the upgrade to complete")
-    phases = recorder.phases
-    assert phases[0] == "Canary" and phases[-1] == "Complete", phases
-    assert "Soaking" in phases and "Rolling" in phases, phases
-    assert phases.index("Soaking") < phases.index("Rolling"), phases
+    with Sampler(cluster, nodes, "aws-node") as sampler:
+        phases = upgrade_phases(cluster, _spec(NEW))
+    assert_canary_soak_rolling_complete(phases)
     sampler.assert_kept_up()
     worst, lacking, _ = sampler.worst
     assert worst <= MAX_UNAVAILABLE, f"{worst} nodes at once without a Ready aws-node pod: {lacking[:10]}"
