@@ -73,6 +73,10 @@ class Cluster:
     kubectl_cache: Path | None = None
     kubectl_timeout: float = 120
     _clients: dict = field(default_factory=dict)
+    # Names of fake nodes deleted by this process: never given to a new node. kwok keys its per-node state (lease,
+    # pods it plays) by name, and a node re-created under the name of one just deleted could be taken for the old one,
+    # its pods never started (seen once: a 30-node test right after another that deleted its 27 extra nodes).
+    _retired_nodes: set = field(default_factory=set)
 
     @cached_property
     def api_client(self):
@@ -138,11 +142,13 @@ class Cluster:
         ]
 
     def add_fake_nodes(self, count: int) -> list[str]:
-        """Create COUNT more fake nodes (names continue the kwok-node-N sequence); kwok makes them Ready.
+        """Create COUNT more fake nodes (names continue the kwok-node-N sequence, never one this process deleted);
+        kwok makes them Ready.
 
         The caller owns them: pass each name to cleanup (see `cleanup.add(cluster.delete_node, name)`).
         """
-        taken = {localcluster._node_index(n.metadata.name) for n in self.core.list_node().items}
+        taken = {localcluster._node_index(n.metadata.name) for n in self.core.list_node().items} | \
+            {localcluster._node_index(name) for name in self._retired_nodes}
         names, i = [], 0
         while len(names) < count:
             if i not in taken:
@@ -155,6 +161,7 @@ class Cluster:
     def delete_node(self, name: str) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        self._retired_nodes.add(name)
         try:
             self.core.delete_node(name)
         except ApiException as e:
