@@ -44,7 +44,7 @@ run_tier() {
     echo "== $name: pytest $dir $* ${EXTRA[*]}"
     local out rc line verdict=failed
     out=$(mktemp)
-    "$PY" -u -m pytest "$dir" "$@" "${EXTRA[@]}" 2>&1 | tee "$out"
+    "$PY" -u -m pytest "$dir" "$@" --durations=15 "${EXTRA[@]}" 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
     # pytest's summary line: the last one ending "in 1.23s" (or "in 72.41s (0:01:12)"), framed by ===== or not (-q).
     line=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | grep -E ' in [0-9.]+s( \([0-9:]+\))?( =+)?$' | tail -n 1)

@@ -34,14 +34,23 @@ def _names(cluster: Cluster, *args: str) -> list[str]:
     return res.stdout.split()
 
 
-def release_stuck_crds(cluster: Cluster) -> list[str]:
+def _crds(cluster: Cluster, which: tuple[str, ...]) -> list[dict]:
+    """The CRDs `kubectl get WHICH` names: a label selector (`-l ...`) or a manifest (`-f FILE`, its other kinds
+    left out); those not there are left out."""
+    if which[0] == "-f":
+        items = cluster.get_json(*which, "--ignore-not-found")["items"]
+        return [i for i in items if i["kind"] == "CustomResourceDefinition"]
+    return cluster.get_json("crd", *which)["items"]
+
+
+def release_stuck_crds(cluster: Cluster, which: tuple[str, ...] = ("-l", MANAGED_SELECTOR)) -> list[str]:
     """CRDs terminating with InstanceDeletionFailed: drop their finalizer (they hold no instances).
 
-    Deleting a CRD whose storage is still being (re)initialised (created a moment ago, right after one of the same
-    name was deleted) can leave its customresourcecleanup finalizer failing and backing off for minutes
-    (kube-apiserver logs "storage is (re)initializing"); wait_crds_serving() before a reset avoids most of it."""
+    Deleting a CRD whose storage is still being (re)initialised (created or changed a moment ago) can leave its
+    customresourcecleanup finalizer failing and backing off for minutes (kube-apiserver logs "storage is
+    (re)initializing"); wait_crds_serving() before a delete avoids most of it."""
     released = []
-    for crd in cluster.get_json("crd", "-l", MANAGED_SELECTOR)["items"]:
+    for crd in _crds(cluster, which):
         failed = any(c["type"] == "Terminating" and c.get("reason") == "InstanceDeletionFailed"
                      for c in (crd.get("status") or {}).get("conditions") or [])
         if crd["metadata"].get("deletionTimestamp") and failed:
@@ -51,14 +60,14 @@ def release_stuck_crds(cluster: Cluster) -> list[str]:
     return released
 
 
-def wait_crds_serving(cluster: Cluster, timeout: float = 60) -> None:
-    """Until every managed CRD serves its (empty) list of instances, so that a following reset does not delete a
-    CRD whose storage is still initialising (see release_stuck_crds)."""
+def wait_crds_serving(cluster: Cluster, timeout: float = 60, which: tuple[str, ...] = ("-l", MANAGED_SELECTOR)) -> None:
+    """Until every CRD WHICH names (default: the managed ones) serves its list of instances, so that a following
+    delete does not catch a CRD whose storage is still initialising (see release_stuck_crds)."""
     import kubernetes
 
     api = kubernetes.client.CustomObjectsApi(cluster.api_client)
     deadline = time.monotonic() + timeout
-    for crd in cluster.get_json("crd", "-l", MANAGED_SELECTOR)["items"]:
+    for crd in _crds(cluster, which):
         spec = crd["spec"]
         version = next(v["name"] for v in spec["versions"] if v.get("served", True))
 

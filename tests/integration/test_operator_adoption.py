@@ -25,6 +25,7 @@ from tests.harness.clusternetwork import (
 from tests.harness.managed import CNI_NAMESPACE, managed_objects
 from tests.harness.operator import audit_writes_since
 from tests.harness.repo import REPO
+from tests.harness.reset import STUCK_AFTER, release_stuck_crds, wait_crds_serving
 from tests.harness.rollout import PhaseRecorder
 
 UPSTREAM = REPO / "manifests" / "upstream" / "canal" / "v3.31.4" / "canal.yaml"
@@ -69,13 +70,19 @@ def upstream_canal(cluster, start_operator, wait_for):
                     "-p", '{"metadata":{"finalizers":null}}', check=False)
     cluster.kubectl("delete", "clusternetworks.cni-operator.io", "default", "--ignore-not-found", "--wait=true",
                     check=False)
-    # Not `--wait=true`: kubectl's wait for the objects of CRDs it deleted in the same call can hang until its
-    # timeout after everything is gone; poll instead, naming what is left.
+    # The adoption rewrote upstream's CRDs seconds ago: deleting one whose storage is still re-initialising leaves
+    # it terminating for minutes (tests/harness/reset.py). Not `--wait=true`: kubectl's wait for the objects of CRDs
+    # it deleted in the same call can hang until its timeout after everything is gone; poll instead.
+    wait_crds_serving(cluster, which=("-f", str(UPSTREAM)))
     cluster.kubectl("delete", "-f", str(UPSTREAM), "--ignore-not-found", "--wait=false", check=False)
-    wait_for(lambda: _upstream_gone(cluster), timeout=120, what="upstream canal removed")
+    deleted = time.monotonic()
+    wait_for(lambda: _upstream_gone(cluster, release_stuck=time.monotonic() - deleted > STUCK_AFTER), timeout=120,
+             what="upstream canal removed")
 
 
-def _upstream_gone(cluster) -> bool:
+def _upstream_gone(cluster, release_stuck: bool) -> bool:
+    if release_stuck:
+        release_stuck_crds(cluster, which=("-f", str(UPSTREAM)))
     left = cluster.kubectl("get", "-f", str(UPSTREAM), "--ignore-not-found", "-o", "name", check=False)
     assert left.returncode == 0 and not left.stdout.split(), f"still there: {left.stdout.split()[:5]} {left.stderr}"
     return True
