@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
-from cni_operator.api import Provider
+from cni_operator.api import Provider, parse_spec
 from cni_operator.catalog import CatalogError, load_catalog, parse_catalog
+from cni_operator.render import render
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = load_catalog()
@@ -95,3 +97,17 @@ def test_every_catalog_version_is_vendored_and_its_images_are_upstreams(provider
                        for line in manifest.splitlines() if line.strip().startswith("image:")}
     for image in CATALOG.entry(provider, version).images.values():
         assert any(up == image or up.endswith("/" + image) for up in upstream_images), (image, upstream_images)
+
+
+@pytest.mark.parametrize(("provider", "version"),
+                         [(p, v) for p in CATALOG.entries for v in CATALOG.versions(p)], ids=str)
+def test_every_catalog_version_renders_objects_kubernetes_accepts(provider, version):
+    """Each version at default options, validated strictly against the Kubernetes 1.36 schemas (the render tests
+    validate the versions they pin; this covers every version the catalog gains)."""
+    spec = {"clusterType": {Provider.CANAL: "mks", Provider.AWS_VPC_CNI: "eks"}[provider], "cni": {"version": version}}
+    if provider is Provider.AWS_VPC_CNI:
+        spec["awsVpcCni"] = {"region": "eu-west-1"}
+    rendered = render(parse_spec(spec))
+    assert rendered.apply
+    for obj in rendered.apply:
+        kubernetes_validate.validate(obj, "1.36", strict=True)
