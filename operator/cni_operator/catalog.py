@@ -1,5 +1,5 @@
-"""The version catalog (manifests/catalog.yaml): per provider and version, the images and the templates rendered;
-per provider, the CRDs it never owns and its rollout default.
+"""The version catalog (manifests/catalog.yaml): per provider and version, the images and the templates rendered,
+and whether the version is deprecated (with why); per provider, the CRDs it never owns and its rollout default.
 
 Loading is pure file reading; `resolve` fills the catalog-dependent defaults of a spec (provider, version,
 rollout.maxUnavailable) and rejects versions the catalog does not know, naming the ones it does.
@@ -31,6 +31,14 @@ class VersionEntry:
     images: dict[str, str]  # logical name -> image reference (canal) or repository:tag without registry (aws)
     templates: tuple[str, ...]  # template files under manifests/<provider>/, rendered in this order
     features: dict  # per-version switches the templates read (objects added/removed between releases)
+    # Why new installs should not pick this version ("superseded by v3.31.7: <what that patch fixes>"); it stays in
+    # the catalog so clusters that run it keep reconciling and can upgrade from it. None: not deprecated.
+    deprecated: str | None = None
+
+    @property
+    def minor_line(self) -> str:
+        """The release line, "v3.31" for v3.31.7."""
+        return minor_line(self.version)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,13 @@ class Catalog:
     def versions(self, provider: Provider) -> list[str]:
         return sorted(self.entries.get(provider, {}), key=_version_key)
 
+    def newest_patches(self, provider: Provider) -> dict[str, str]:
+        """Per minor line (oldest line first), its newest patch in the catalog: {"v3.31": "v3.31.7", ...}."""
+        newest: dict[str, str] = {}
+        for version in self.versions(provider):  # ascending, so the last one of a line wins
+            newest[minor_line(version)] = version
+        return newest
+
     def entry(self, provider: Provider, version: str | None) -> VersionEntry:
         known = self.entries.get(provider, {})
         chosen = version or self.defaults[provider]
@@ -83,6 +98,28 @@ class Catalog:
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
+def minor_line(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _checked_deprecated(provider_name: str, version: str, value: object, versions: dict) -> str | None:
+    """A deprecation says why in words and, when it names a successor ("superseded by vX.Y.Z: ..."), one the catalog
+    has and does not deprecate itself: the listing sends users there."""
+    if value is None:
+        return None
+    where = f"catalog {provider_name} {version}: deprecated"
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogError(f"{where} must say why, e.g. \"superseded by vX.Y.Z: <what it fixes>\"")
+    reason = " ".join(value.split())
+    if reason.startswith("superseded by "):
+        successor = reason.removeprefix("superseded by ").split(":")[0].strip()
+        if successor not in versions:
+            raise CatalogError(f"{where} names {successor!r}, which is not a {provider_name} catalog version")
+        if versions[successor].get("deprecated"):
+            raise CatalogError(f"{where} names {successor!r}, which is deprecated too: name the version to move to")
+    return reason
 
 
 def _checked_max_unavailable(provider_name: str, value: int | str) -> int | str:
@@ -114,12 +151,16 @@ def parse_catalog(data: dict) -> Catalog:
                 images=dict(item["images"]),
                 templates=tuple(item["templates"]),
                 features=dict(item.get("features") or {}),
+                deprecated=_checked_deprecated(provider_name, version, item.get("deprecated"), block["versions"]),
             )
             for version, item in block["versions"].items()
         }
         defaults[provider] = block.get("default") or max(entries[provider], key=_version_key)
         if defaults[provider] not in entries[provider]:
             raise CatalogError(f"catalog default {defaults[provider]!r} for {provider_name} is not a listed version")
+        if entries[provider][defaults[provider]].deprecated:
+            raise CatalogError(f"catalog default {defaults[provider]!r} for {provider_name} is deprecated: a new "
+                               "install must not get a version the catalog tells users to leave")
     return Catalog(entries=entries, defaults=defaults, never_own=never_own, max_unavailable=max_unavailable)
 
 

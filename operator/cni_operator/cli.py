@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from typing import Any, TextIO
 
 import yaml
@@ -143,19 +144,43 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def _catalog_rows() -> list[dict]:
+    """One row per provider and version: default?, its minor line, newest patch of that line?, deprecated (why)."""
     from .catalog import load_catalog
 
     catalog = load_catalog()
-    return [
-        {
-            "provider": provider.value,
-            "version": version,
-            "default": version == catalog.defaults[provider],
-            "images": dict(catalog.entry(provider, version).images),
-        }
-        for provider in api.Provider
-        for version in catalog.versions(provider)
-    ]
+    rows = []
+    for provider in api.Provider:
+        newest = set(catalog.newest_patches(provider).values())
+        for version in catalog.versions(provider):
+            entry = catalog.entry(provider, version)
+            rows.append({
+                "provider": provider.value,
+                "version": version,
+                "default": version == catalog.defaults[provider],
+                "line": entry.minor_line,
+                "newestPatch": version in newest,
+                "deprecated": entry.deprecated,
+                "images": dict(entry.images),
+            })
+    return rows
+
+
+def _status(row: dict) -> str:
+    if row["deprecated"]:
+        return "deprecated"
+    return f"newest {row['line']}" if row["newestPatch"] else ""
+
+
+def _print_table(rows: list[dict]) -> None:
+    header = ("PROVIDER", "VERSION", "DEFAULT", "STATUS", "IMAGES")
+    table: list[tuple[str, ...]] = []
+    for row in rows:
+        images = list(row["images"].values()) or [""]
+        table.append((row["provider"], row["version"], "*" if row["default"] else "", _status(row), images[0]))
+        table.extend(("", "", "", "", image) for image in images[1:])
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(4)]
+    for r in [header, *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(r[:4], widths)) + "  " + r[4])
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
@@ -166,19 +191,17 @@ def cmd_versions(args: argparse.Namespace) -> int:
     if args.output == "yaml":
         sys.stdout.write(dump_yaml(rows))
         return EXIT_OK
-    header = ("PROVIDER", "VERSION", "DEFAULT", "IMAGES")
-    table: list[tuple[str, str, str, str]] = []
-    for row in rows:
-        images = list(row["images"].values()) or [""]
-        table.append((row["provider"], row["version"], "*" if row["default"] else "", images[0]))
-        table.extend(("", "", "", image) for image in images[1:])
-    widths = [max(len(r[i]) for r in [header, *table]) for i in range(3)]
-    for r in [header, *table]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(r[:3], widths)) + "  " + r[3])
+    _print_table(rows)
+    deprecated = [row for row in rows if row["deprecated"]]
+    if deprecated:
+        # Wrapped at the reason's words, indented under it: the reasons are sentences, too long for a column.
+        print("\nDeprecated (running clusters keep them and upgrade from them; new installs should not pick them):")
+        for row in deprecated:
+            print(textwrap.fill(row["deprecated"], width=118, initial_indent=f"  {row['provider']} {row['version']}: ",
+                                subsequent_indent="    "))
+    print("\nA ClusterNetwork without spec.cni.version installs the default (*) and then keeps the version it installed.")
     if any(row["provider"] == api.Provider.AWS_VPC_CNI.value for row in rows):
-        print(
-            "\naws-vpc-cni images are pulled from the ECR registry of spec.awsVpcCni.region, or from spec.registry."
-        )
+        print("aws-vpc-cni images are pulled from the ECR registry of spec.awsVpcCni.region, or from spec.registry.")
     return EXIT_OK
 
 

@@ -243,18 +243,49 @@ def test_render_stdin_and_multi_document_input():
 # ---------------------------------------------------------------- versions, crd, run
 
 
-def test_versions_table():
+def _table_rows(stdout: str) -> dict[tuple[str, str], list[str]]:
+    """(provider, version) -> the cells of its first line (PROVIDER VERSION [*] [STATUS words] IMAGE)."""
+    rows = {}
+    for line in stdout.split("\n\n")[0].splitlines()[1:]:
+        cells = line.split()
+        if not line.startswith(" "):
+            rows[(cells[0], cells[1])] = cells
+    return rows
+
+
+def test_versions_table_marks_default_newest_patches_and_deprecated():
     result = cli("versions")
     assert result.returncode == 0
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["PROVIDER", "VERSION", "DEFAULT", "IMAGES"]
+    assert result.stdout.splitlines()[0].split() == ["PROVIDER", "VERSION", "DEFAULT", "STATUS", "IMAGES"]
     catalog = load_catalog()
+    rows = _table_rows(result.stdout)
+    assert set(rows) == {(p.value, v) for p, versions in catalog.entries.items() for v in versions}
     for provider, versions in catalog.entries.items():
+        newest = catalog.newest_patches(provider)
         for version, entry in versions.items():
-            row = next(line for line in lines if line.split()[:2] == [provider.value, version])
-            assert ("*" in row.split()) == (version == catalog.defaults[provider])
+            cells = rows[(provider.value, version)]
+            assert ("*" in cells) == (version == catalog.defaults[provider])
+            is_newest = newest[entry.minor_line] == version
+            assert (f"newest {entry.minor_line}" in " ".join(cells)) == is_newest, cells
+            assert ("deprecated" in cells) == bool(entry.deprecated), cells
             for image in entry.images.values():
                 assert image in result.stdout
+
+
+def test_versions_table_says_why_each_deprecated_version_is_deprecated():
+    result = cli("versions")
+    section = result.stdout.split("Deprecated (")[1].split("\n\n")[0]
+    words = " ".join(section.split())  # the reasons are wrapped
+    catalog = load_catalog()
+    deprecated = [(p, v, e) for p, versions in catalog.entries.items() for v, e in versions.items() if e.deprecated]
+    assert deprecated, "the shipped catalog deprecates the superseded v3.31.4 and v1.22.3"
+    for provider, version, entry in deprecated:
+        assert f"{provider.value} {version}: {entry.deprecated}" in words
+    # The shipped catalog, as issue 10 asks: the v3.31 and v1.22 lines point at their newest patch.
+    assert "canal v3.31.4: superseded by v3.31.7:" in words
+    assert "aws-vpc-cni v1.22.3: superseded by v1.22.4:" in words
+    rows = _table_rows(result.stdout)
+    assert "newest" in rows[("canal", "v3.31.7")] and "newest" in rows[("aws-vpc-cni", "v1.22.4")]
 
 
 @pytest.mark.parametrize("fmt, load", [("json", json.loads), ("yaml", yaml.safe_load)])
@@ -268,6 +299,14 @@ def test_versions_machine_readable(fmt, load):
     }
     assert sum(r["default"] for r in rows) == len(catalog.entries)
     assert all(isinstance(r["images"], dict) and r["images"] for r in rows)
+    by_id = {(r["provider"], r["version"]): r for r in rows}
+    assert by_id[("canal", "v3.31.4")]["line"] == "v3.31"
+    assert by_id[("canal", "v3.31.4")]["deprecated"].startswith("superseded by v3.31.7: ")
+    assert by_id[("canal", "v3.31.7")] | {"images": None} == {
+        "provider": "canal", "version": "v3.31.7", "default": False, "line": "v3.31", "newestPatch": True,
+        "deprecated": None, "images": None}
+    newest = {(r["provider"], r["line"]): r["version"] for r in rows if r["newestPatch"]}
+    assert newest == {(p.value, line): v for p in catalog.entries for line, v in catalog.newest_patches(p).items()}
 
 
 def test_crd_prints_the_committed_crd():

@@ -42,6 +42,8 @@ FEATURES: dict[str, type | tuple] = {
     "nodeWritesBGPConfiguration": bool,
     "datastoreMigration": bool,
     "kubevirt": bool,
+    "cniVersion": ("0.3.1", "1.0.0"),  # cniVersion of the conflist install-cni writes
+    "kernelSecurityMount": bool,  # calico-node mounts /sys/kernel/security read-only (Felix's lockdown detection)
 }
 
 
@@ -57,11 +59,12 @@ def net_conf(pod_cidr: str, canal: CanalOptions) -> str:
     return json.dumps({"Network": pod_cidr, "Backend": backend}, indent=2) + "\n"
 
 
-def cni_network_config() -> str:
-    """The conflist template install-cni writes on each node (calico + portmap, host-local IPAM on the node podCIDR)."""
+def cni_network_config(cni_version: str = "0.3.1") -> str:
+    """The conflist template install-cni writes on each node (calico + portmap, host-local IPAM on the node podCIDR);
+    cni_version is the catalog version's (upstream moved it from 0.3.1 to 1.0.0 in v3.31.7)."""
     config = {
         "name": "k8s-pod-network",
-        "cniVersion": "0.3.1",
+        "cniVersion": cni_version,
         "plugins": [
             {
                 "type": "calico",
@@ -113,15 +116,16 @@ def _features(entry: VersionEntry) -> dict:
 
 def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
     canal = spec.canal or CanalOptions()
+    features = _features(entry)
     return {
         "namespace": CNI_NAMESPACE,
-        "features": _features(entry),
+        "features": features,
         "images": {name: with_registry(image, spec.registry) for name, image in entry.images.items()},
         "image_pull_secrets": [ref.name for ref in spec.image_pull_secrets],
         "canal_iface": canal.iface,
         "masquerade": "true" if canal.masquerade else "false",
         "veth_mtu": str(spec.mtu),
-        "cni_network_config": cni_network_config(),
+        "cni_network_config": cni_network_config(features["cniVersion"]),
         "net_conf": net_conf(spec.pod_cidr, canal),
         "felix_env": felix_env(canal),
         "flanneld_command": flanneld_command(canal),
