@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.request
+from pathlib import Path
 
 import pytest
 from cni_operator import metrics
-from cni_operator.metrics import RECONCILE_BUCKETS, Metrics
+from cni_operator.metrics import METRIC_DEFINITIONS, RECONCILE_BUCKETS, Metrics
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -173,3 +174,13 @@ def test_the_endpoint_serves_the_registry_with_prometheus_content_type():
     values = dict(line.rpartition(" ")[::2] for line in body.splitlines() if line and not line.startswith("#"))
     assert float(values['cni_operator_reconciles_total{result="started"}']) == 1
     assert float(values["cni_operator_lease_held"]) == 1
+
+
+def test_docs_list_every_metric_with_its_type():
+    """docs/operations.md's table is what users build dashboards from: every metric the operator defines is in it."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    rows = {line.split("|")[1].strip().split()[0].strip("`"): line.split("|")[2].strip()
+            for line in docs.splitlines() if line.startswith("| `cni_operator_")}
+    for name, kind, _, _ in METRIC_DEFINITIONS:
+        assert rows.get(name) == ("gauge" if kind == "clusternetwork" else kind), f"{name}: {rows.get(name)}"
+    assert "| `process_resident_memory_bytes`" in docs
