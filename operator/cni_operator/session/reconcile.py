@@ -123,9 +123,14 @@ class Reconciler:
 
     async def step(self, cr: dict | None) -> float | None:
         """Run one pass; return seconds until another pass is needed without any event (or None)."""
-        if cr is None:
+        if cr is None:  # none, or deleted: no gauges that describe it (metrics.py)
+            METRICS.forget_clusternetwork(**self.labels)
             return None
         METRICS.inc("cni_operator_reconciles_total", result="started", **self.labels)
+        with METRICS.timed("cni_operator_reconcile_duration_seconds", **self.labels):
+            return await self._step(cr)
+
+    async def _step(self, cr: dict) -> float | None:
         if cr["metadata"].get("deletionTimestamp"):
             return await self._finalize(cr)
         checked = check(cr.get("spec") or {}, installed=installed_version(cr.get("status")))
