@@ -82,6 +82,10 @@ async def shutdown(memo: kopf.Memo, **_) -> None:
         memo.elsewhere.stop()
     if memo.get("session") is not None:
         await memo.session.stop()
+    if memo.get("stop_flag") is not None:
+        # Stopping on a signal, kopf still waits for its watcher of our stop flag, for 5 s, before it cancels it: a
+        # raised flag lets it finish at once (every restart and rolling update of the operator is 5 s shorter).
+        memo.stop_flag.set()
 
 
 # ---- known CNIs' DaemonSets in every other namespace (calico-system, kube-flannel, ...): a watch of our own

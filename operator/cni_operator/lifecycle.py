@@ -216,7 +216,7 @@ async def _serve(plan: Plan, keeper: LeaseKeeper, health: probes.Health, stop: _
         gone.set()
 
     memo = kopf.Memo()
-    memo.lease, memo.crd_event = keeper, crd_event
+    memo.lease, memo.crd_event, memo.stop_flag = keeper, crd_event, gone
     if not plan.standalone:
         memo.peering = Peering(plan.peering_name, CNI_NAMESPACE, plan.priority)
     health.state("serving ClusterNetworks")

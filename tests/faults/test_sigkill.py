@@ -21,14 +21,14 @@ from faultkit import (
     wait_converged,
 )
 
-from tests.harness.clusternetwork import apply_clusternetwork
+from tests.harness.clusternetwork import QUICK_ROLLOUT, apply_clusternetwork
 from tests.harness.managed import count_managed
 from tests.harness.operator import OPERATOR_USER
 from tests.harness.reset import reset_cluster
 
 MKS = {"clusterType": "mks"}
-V31 = {"clusterType": "mks", "cni": {"version": "v3.31.4"}}
-V32 = {"clusterType": "mks", "cni": {"version": "v3.32.1"}}
+V31 = {"clusterType": "mks", "cni": {"version": "v3.31.4"}, "rollout": QUICK_ROLLOUT}
+V32 = {"clusterType": "mks", "cni": {"version": "v3.32.1"}, "rollout": QUICK_ROLLOUT}
 # The operator started after a SIGKILL has a new identity and waits for the dead one's Lease to expire (a restarted
 # container of the same pod would take it back at once): a 10 s Lease keeps that wait short.
 LEASE = 10
@@ -51,7 +51,7 @@ def _step_with_kill(cluster, audit_log, start_operator, operator, spec: dict, k:
     started = time.monotonic()
     operator = start_operator(lease_duration=LEASE)
     # A deadline, not a speed: the killed process's Lease expires, then a version change is an update the operator
-    # drives (a canary, the default 30 s soak, then the other nodes one at a time).
+    # drives (a canary, a 1 s soak, then the other nodes).
     wait_converged(cluster, spec, timeout=180)
     return operator, seen, at_kill, time.monotonic() - started
 

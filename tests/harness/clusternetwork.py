@@ -10,6 +10,11 @@ import yaml
 from .cluster import Cluster
 from .polling import wait_for
 
+# For tests whose subject is not the pace of an update (pruning, data safety, a SIGKILL mid-upgrade): the canary
+# gate still runs, but without the default 30 s soak and one node at a time. tests/integration/test_operator_lifecycle.py
+# keeps one upgrade on the defaults; the rollout tests set their own.
+QUICK_ROLLOUT = {"canary": 1, "soakSeconds": 1, "maxUnavailable": "100%"}
+
 
 def apply_clusternetwork(cluster: Cluster, spec: dict, name: str = "default") -> subprocess.CompletedProcess:
     doc = {"apiVersion": "cni-operator.io/v1alpha1", "kind": "ClusterNetwork", "metadata": {"name": name},

@@ -43,17 +43,31 @@ def _crds(cluster: Cluster, which: tuple[str, ...]) -> list[dict]:
     return cluster.get_json("crd", *which)["items"]
 
 
-def release_stuck_crds(cluster: Cluster, which: tuple[str, ...] = ("-l", MANAGED_SELECTOR)) -> list[str]:
-    """CRDs terminating with InstanceDeletionFailed: drop their finalizer (they hold no instances).
+def _failing_to_delete(crd: dict) -> bool:
+    return bool(crd["metadata"].get("deletionTimestamp")) and any(
+        c["type"] == "Terminating" and c.get("reason") == "InstanceDeletionFailed"
+        for c in (crd.get("status") or {}).get("conditions") or [])
 
-    Deleting a CRD whose storage is still being (re)initialised (created or changed a moment ago) can leave its
-    customresourcecleanup finalizer failing and backing off for minutes (kube-apiserver logs "storage is
-    (re)initializing"); wait_crds_serving() before a delete avoids most of it."""
+
+def requeue_stuck_crds(cluster: Cluster, which: tuple[str, ...] = ("-l", MANAGED_SELECTOR)) -> list[str]:
+    """CRDs terminating with InstanceDeletionFailed: delete them again, which puts them back in the API server's
+    cleanup queue at once.
+
+    Deleting a CRD whose storage is still being (re)initialised (created or changed a moment ago) fails its
+    customresourcecleanup finalizer ("storage is (re)initializing" in kube-apiserver's log), and the finalizer then
+    backs off for up to minutes; any write to the CRD, a second delete included, ends the back-off."""
+    stuck = [crd["metadata"]["name"] for crd in _crds(cluster, which) if _failing_to_delete(crd)]
+    if stuck:
+        cluster.kubectl("delete", "crd", *stuck, "--ignore-not-found", "--wait=false", check=False)
+    return stuck
+
+
+def release_stuck_crds(cluster: Cluster, which: tuple[str, ...] = ("-l", MANAGED_SELECTOR)) -> list[str]:
+    """CRDs still terminating with InstanceDeletionFailed after requeue_stuck_crds(): drop their finalizer (the
+    test clusters' CRDs hold no instances)."""
     released = []
     for crd in _crds(cluster, which):
-        failed = any(c["type"] == "Terminating" and c.get("reason") == "InstanceDeletionFailed"
-                     for c in (crd.get("status") or {}).get("conditions") or [])
-        if crd["metadata"].get("deletionTimestamp") and failed:
+        if _failing_to_delete(crd):
             cluster.kubectl("patch", "crd", crd["metadata"]["name"], "--type=merge",
                             "-p", '{"metadata":{"finalizers":null}}', check=False)
             released.append(crd["metadata"]["name"])
@@ -110,6 +124,7 @@ def reset_cluster(cluster: Cluster, *, timeout: float = RESET_TIMEOUT,
 
     def nothing_left() -> bool:
         nonlocal deleted
+        requeue_stuck_crds(cluster)
         if time.monotonic() - started > STUCK_AFTER:
             for name in release_stuck_crds(cluster):
                 log(f"reset: CRD {name} stuck terminating (InstanceDeletionFailed); removed its finalizer")

@@ -14,6 +14,7 @@ import json
 import time
 
 import pytest
+import yaml
 
 from tests.harness.clusternetwork import (
     apply_clusternetwork,
@@ -25,7 +26,7 @@ from tests.harness.clusternetwork import (
 from tests.harness.managed import CNI_NAMESPACE, managed_objects
 from tests.harness.operator import audit_writes_since
 from tests.harness.repo import REPO
-from tests.harness.reset import STUCK_AFTER, release_stuck_crds, wait_crds_serving
+from tests.harness.reset import STUCK_AFTER, release_stuck_crds, requeue_stuck_crds, wait_crds_serving
 from tests.harness.rollout import PhaseRecorder
 
 UPSTREAM = REPO / "manifests" / "upstream" / "canal" / "v3.31.4" / "canal.yaml"
@@ -81,6 +82,7 @@ def upstream_canal(cluster, start_operator, wait_for):
 
 
 def _upstream_gone(cluster, release_stuck: bool) -> bool:
+    requeue_stuck_crds(cluster, which=("-f", str(UPSTREAM)))
     if release_stuck:
         release_stuck_crds(cluster, which=("-f", str(UPSTREAM)))
     left = cluster.kubectl("get", "-f", str(UPSTREAM), "--ignore-not-found", "-o", "name", check=False)
@@ -114,6 +116,23 @@ def test_the_same_version_is_taken_over_without_a_pod_restart(cluster, upstream_
     after = {**_pods(cluster, "canal"), **_pods(cluster, "calico-kube-controllers")}
     assert after == before, f"pods were replaced: {sorted(set(before.items()) ^ set(after.items()))}"
     assert ds["status"].get("updatedNumberScheduled") == upstream_canal, ds["status"]
+
+    # The CRDs are still upstream's: every served version's schema as canal.yaml has it (the operator vendors them
+    # verbatim, so taking them over changes no validation or default a user relies on).
+    changed = [name for name, versions in _upstream_crd_schemas().items() if _cluster_crd_schemas(cluster, name) != versions]
+    assert len(_upstream_crd_schemas()) >= 20 and not changed, f"CRD schemas no longer upstream's: {changed}"
+
+
+def _upstream_crd_schemas() -> dict[str, dict]:
+    """CRD name -> {version: openAPIV3Schema} as upstream's canal.yaml has them."""
+    docs = [d for d in yaml.safe_load_all(UPSTREAM.read_text()) if d and d["kind"] == "CustomResourceDefinition"]
+    return {d["metadata"]["name"]: {v["name"]: v["schema"]["openAPIV3Schema"] for v in d["spec"]["versions"]}
+            for d in docs}
+
+
+def _cluster_crd_schemas(cluster, name: str) -> dict:
+    crd = cluster.get_json("crd", name)
+    return {v["name"]: v["schema"]["openAPIV3Schema"] for v in crd["spec"]["versions"]}
 
 
 def test_another_version_is_blocked_then_taken_over_through_a_gated_rollout(cluster, upstream_canal, start_operator,

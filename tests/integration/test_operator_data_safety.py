@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from tests.harness.clusternetwork import apply_clusternetwork, events_for, get_clusternetwork, install
+from tests.harness.clusternetwork import (
+    QUICK_ROLLOUT,
+    apply_clusternetwork,
+    events_for,
+    get_clusternetwork,
+    install,
+)
 from tests.harness.managed import CNI_NAMESPACE, managed_objects
 
 OLD, NEW = "v3.31.4", "v3.32.1"
@@ -60,11 +66,12 @@ def _exists(cluster, obj: dict) -> bool:
 
 def test_upgrade_keeps_the_crd_of_users_admin_network_policies(cluster, start_operator, wait_for, retained_crds):
     start_operator()
-    install(cluster, {"clusterType": "mks", "cni": {"version": OLD}})
+    install(cluster, {"clusterType": "mks", "cni": {"version": OLD}, "rollout": QUICK_ROLLOUT})
     _create(cluster, ANP, wait_for)
     retained_crds.append(ANP_CRD)
 
-    assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW}}).returncode == 0
+    assert apply_clusternetwork(cluster, {"clusterType": "mks", "cni": {"version": NEW},
+                                          "rollout": QUICK_ROLLOUT}).returncode == 0
 
     def upgraded() -> dict:
         cnet = get_clusternetwork(cluster)
