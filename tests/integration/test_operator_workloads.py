@@ -26,7 +26,7 @@ SPEC = {
         "containers": [
             {"name": "calico-node", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                                                   "limits": {"memory": "512Mi"}},
-             "env": [{"name": "FELIX_PROMETHEUSMETRICSENABLED", "value": "true"},
+             "env": [{"name": "FELIX_USAGEREPORTINGENABLED", "value": "false"},
                      {"name": "FELIX_IPTABLESREFRESHINTERVAL", "value": "90"}]},
             {"name": "kube-flannel", "resources": {"requests": {"cpu": "50m"}}},
         ],
@@ -59,7 +59,7 @@ def test_daemonset_pods_carry_the_workload_options_and_status_is_ready(cluster, 
                                                           "limits": {"memory": "512Mi"}}
         assert containers["kube-flannel"]["resources"] == {"requests": {"cpu": "50m"}}
         env = [(e["name"], e.get("value")) for e in containers["calico-node"]["env"]]
-        assert ("FELIX_PROMETHEUSMETRICSENABLED", "true") in env
+        assert ("FELIX_USAGEREPORTINGENABLED", "false") in env
         assert ("FELIX_IPTABLESREFRESHINTERVAL", "90") in env and ("FELIX_IPTABLESREFRESHINTERVAL", "60") not in env
         assert all(c["status"] == "True" for c in pod["status"]["conditions"] if c["type"] == "Ready")
 

@@ -153,7 +153,7 @@ def test_canal_options_land_where_they_say():
     node = pod_containers(ds)["calico-node"]
     assert node["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
                                  "limits": {"cpu": 1, "memory": "1Gi", "ephemeral-storage": "1Gi"}}
-    assert node["env"][-2:] == [{"name": "FELIX_PROMETHEUSMETRICSENABLED", "value": "true"},
+    assert node["env"][-2:] == [{"name": "FELIX_USAGEREPORTINGENABLED", "value": "false"},
                                 {"name": "EMPTY", "value": ""}]
     assert pod_containers(ds)["install-cni"]["resources"] == {"requests": {"cpu": "0.5"}, "limits": {"cpu": "500m"}}
     assert "resources" not in pod_containers(ds)["kube-flannel"]  # untouched: upstream sets none

@@ -137,7 +137,7 @@ VALID = [
         "containers": [
             {"name": "calico-node", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                                                   "limits": {"cpu": 1, "memory": "1Gi", "ephemeral-storage": "1Gi"}},
-             "env": [{"name": "FELIX_PROMETHEUSMETRICSENABLED", "value": "true"}, {"name": "EMPTY"}]},
+             "env": [{"name": "FELIX_USAGEREPORTINGENABLED", "value": "false"}, {"name": "EMPTY"}]},
             {"name": "install-cni", "resources": {"requests": {"cpu": "0.5"}, "limits": {"cpu": "500m"}}},
         ],
     }),

@@ -63,6 +63,9 @@ DENIED_ENV: dict[str, str] = {
     "FELIX_LOGSEVERITYSCREEN": "set from spec.canal.logSeverity: set that instead",
     "FLANNELD_IFACE": "set from spec.canal.iface: set that instead",
     "FLANNELD_IP_MASQ": "set from spec.canal.masquerade: set that instead",
+    # Owned by the provider options of branch provopts (spec.canal.felixPrometheusMetrics*), merged alongside.
+    "FELIX_PROMETHEUSMETRICSENABLED": "set from spec.canal.felixPrometheusMetricsEnabled: set that instead",
+    "FELIX_PROMETHEUSMETRICSPORT": "set from spec.canal.felixPrometheusMetricsPort: set that instead",
     # AWS VPC CNI (aws-node)
     "AWS_VPC_ENI_MTU": _MTU,
     "VPC_CNI_VERSION": "set from spec.cni.version: set that instead",
@@ -75,6 +78,11 @@ DENIED_ENV: dict[str, str] = {
     "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "set from spec.awsVpcCni.customNetworking: set that instead",
     "ENI_CONFIG_LABEL_DEF": "set from spec.awsVpcCni.eniConfigLabelDef: set that instead",
     "ENABLE_POD_ENI": "set from spec.awsVpcCni.enablePodENI: set that instead",
+    # Owned by the provider options of branch provopts (IPv6 mode, ipamd switches), merged alongside.
+    "ENABLE_IPv6": "set from spec.awsVpcCni.enableIPv6: set that instead",
+    "ENABLE_IPv4": "set from spec.awsVpcCni.enableIPv6 (the VPC CNI runs one family): set that instead",
+    "DISABLE_METRICS": "set from spec.awsVpcCni.disableMetrics: set that instead",
+    "DISABLE_INTROSPECTION": "set from spec.awsVpcCni.disableIntrospection: set that instead",
     # The pod's identity (fieldRef / ServiceAccount), both providers
     "NODENAME": _IDENTITY,
     "KUBERNETES_NODE_NAME": _IDENTITY,
@@ -117,7 +125,7 @@ FIELD_WORDS: dict[str, str] = {
     f"{_W}.controllers.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[].preference"
     ".matchExpressions[].values[]": LABEL_VALUE_WORDS,
     f"{_W}.controllers.nodeSelector.*": LABEL_VALUE_WORDS,  # the map's values (its keys: rules.py)
-    f"{_W}.containers[].env[].name": "an environment variable name such as FELIX_PROMETHEUSMETRICSENABLED: letters, "
+    f"{_W}.containers[].env[].name": "an environment variable name such as FELIX_USAGEREPORTINGENABLED: letters, "
     "digits, _, - and ., not starting with a digit",
     f"{_W}.containers[].env[].value": "text without control characters (tabs and newlines are allowed)",
 }
