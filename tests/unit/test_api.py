@@ -5,12 +5,15 @@ Each invalid spec must yield a problem on the right camelCase field whose messag
 
 from __future__ import annotations
 
+import re
+
 import pydantic
 import pytest
 from cni_operator import api
 from cni_operator.aws_registry import known_regions
 from cni_operator.catalog import load_catalog, resolve
 from cni_operator.validation import Problem, summary, validate, validate_object
+from workload_cases import INVALID as WORKLOAD_INVALID
 
 CATALOG = load_catalog()
 CANAL_VERSIONS = CATALOG.versions(api.Provider.CANAL)
@@ -358,7 +361,7 @@ def test_every_spec_field_has_an_invalid_case():
 
     covered = {row[2].split("[")[0] for row in INVALID} | {
         row[2].split("[")[0] + ".name" for row in INVALID if row[2].startswith("spec.imagePullSecrets")
-    }
+    } | {re.sub(r"\[\d+\]", "", row[2]) for row in WORKLOAD_INVALID}  # spec.workloads: workload_cases.py
     missing = [leaf for leaf in leaves(spec_schema(), "spec") if leaf not in covered]
     assert missing == []
 

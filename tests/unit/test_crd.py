@@ -45,7 +45,9 @@ def pattern_of(node: dict) -> str | None:
 
 def at(node: dict, path: str) -> dict:
     for part in filter(None, path.split(".")):
-        node = node["properties"][part]
+        node = node["properties"][part.removesuffix("[]")]
+        if part.endswith("[]"):  # a list's items, as rules.RULES names them: spec.workloads.containers[].env[]
+            node = node["items"]
     return node
 
 
@@ -124,7 +126,9 @@ def test_schema_is_structural():
         where = path or "<root>"
         assert "$ref" not in node and "$defs" not in node, where
         assert "title" not in node, where
-        assert "additionalProperties" not in node, f"{where}: properties and additionalProperties exclude each other"
+        if "additionalProperties" in node:  # a map (nodeSelector): its values' schema, and no properties
+            assert "properties" not in node, f"{where}: properties and additionalProperties exclude each other"
+            assert node["additionalProperties"].get("type") == "string", where
         assert "nullable" not in node, where
         assert not {"allOf", "oneOf", "not"} & set(node), where
         if node.get("x-kubernetes-int-or-string"):
@@ -134,7 +138,7 @@ def test_schema_is_structural():
         else:
             assert "anyOf" not in node, f"{where}: anyOf (e.g. X | None) must be collapsed"
             assert node.get("type") in {"object", "array", "string", "integer", "boolean", "number"}, where
-        if node.get("type") == "object":
+        if node.get("type") == "object" and "additionalProperties" not in node:
             assert node.get("properties"), f"{where}: every object declares its fields"
             assert set(node.get("required", [])) <= set(node["properties"]), where
         assert "x-kubernetes-preserve-unknown-fields" not in node, f"{where}: unknown fields must be pruned"

@@ -28,6 +28,8 @@ from .status import (  # noqa: F401  (the API's status models, one import away f
     Phase,
     PodProblem,
 )
+from .workloads import FIELD_WORDS as _WORKLOAD_FIELD_WORDS
+from .workloads import WorkloadOptions, workload_problems
 
 GROUP = "cni-operator.io"
 VERSION = "v1alpha1"
@@ -55,6 +57,7 @@ FIELD_WORDS: dict[str, str] = {
     "spec.awsVpcCni.eniConfigLabelDef": "a node label key such as k8s.amazonaws.com/eniConfig: an optional DNS "
     "subdomain and /, then a name of at most 63 letters, digits, -, _ and ., starting and ending with a letter "
     "or digit; or empty",
+    **_WORKLOAD_FIELD_WORDS,  # spec.workloads.* (api/workloads.py)
 }
 
 # Name-like strings end up in object names, a ConfigMap key read as an environment variable, and a node label
@@ -279,6 +282,10 @@ class ClusterNetworkSpec(_Model):
     rollout: RolloutOptions = Field(
         default_factory=RolloutOptions, description="How workload updates roll out."
     )
+    workloads: WorkloadOptions | None = Field(
+        None, description="Where the CNI's pods run and how big they are: tolerations, nodeSelector, affinity, "
+        "priorityClassName, resources and env per upstream container. Unset: upstream's workloads.",
+    )
     adoption: AdoptionPolicy = Field(
         AdoptionPolicy.IF_EQUIVALENT,
         description="What the first install does when objects it renders exist already and are not the operator's "
@@ -362,6 +369,7 @@ def consistency_problems(spec: ClusterNetworkSpec) -> list[tuple[str, str]]:
         problems.append(
             ("cni.version", "must be unset for clusterType imported: the operator never installs there")
         )
+    problems += workload_problems(spec.cluster_type.value, spec.workloads)
     return problems
 
 

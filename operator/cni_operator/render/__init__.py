@@ -24,7 +24,7 @@ from ..api import PROVIDER_FOR_CLUSTER_TYPE, ClusterNetworkSpec, CNIRef, Provide
 from ..catalog import Catalog, VersionEntry, load_catalog, resolve
 from ..objects import MANAGED_BY, MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL, ObjectRef, kind_rank
 from ..resources import manifests_dir
-from . import vendored
+from . import vendored, workload_options
 
 # libyaml when PyYAML was built with it (several times faster); the pure-Python loader otherwise. Same results.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -126,6 +126,8 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
     # template says, and always offered to the prune, which only releases a copy an older operator labelled as ours.
     foreign = catalog.foreign_crd_refs(provider)
     objects = [obj for obj in _render_templates(spec, entry) if ObjectRef.of(obj) not in foreign]
+    # spec.workloads (placement, resources, env) goes over the upstream-faithful render, never into the templates.
+    objects = workload_options.apply(objects, spec.workloads)
     present = {ObjectRef.of(obj) for obj in objects}
     spec_json = spec.model_dump_json(by_alias=True)
     prune: dict[ObjectRef, None] = dict.fromkeys(foreign)

@@ -104,10 +104,12 @@ _KEY_ORDER = (
     "maximum",
     "minItems",
     "maxItems",
+    "maxProperties",
     "default",
     "required",
     "properties",
     "items",
+    "additionalProperties",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
     "x-kubernetes-validations",
@@ -142,7 +144,7 @@ def _structural(node: dict, defs: dict, path: str, *, keep_defaults: bool) -> di
 
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROPPED:
+        if key in _DROPPED and not (key == "additionalProperties" and isinstance(value, dict)):
             continue
         if key == "default":
             # An empty string means the same as an absent field: storing it would only add noise.
@@ -156,6 +158,11 @@ def _structural(node: dict, defs: dict, path: str, *, keep_defaults: bool) -> di
             }
         elif key == "items":
             out["items"] = _structural(value, defs, f"{path}[]", keep_defaults=keep_defaults)
+        elif key == "additionalProperties" and isinstance(value, dict) and "properties" not in node:
+            # A map (dict[str, X], such as a nodeSelector): its values' schema; keys are checked by a CEL rule.
+            out["additionalProperties"] = _structural(value, defs, f"{path}.*", keep_defaults=keep_defaults)
+        elif key == "propertyNames":
+            continue  # not structural; a map's keys get a CEL rule in rules.RULES instead
         elif key in ("allOf", "oneOf", "not", "const", "prefixItems"):
             raise SchemaError(f"{path}: {key} has no structural equivalent here; change the model")
         else:
@@ -165,7 +172,7 @@ def _structural(node: dict, defs: dict, path: str, *, keep_defaults: bool) -> di
         out["maxLength"] = max(len(value) for value in out["enum"])
     if "type" not in out and "x-kubernetes-int-or-string" not in out:
         raise SchemaError(f"{path}: no type")
-    if out.get("type") == "object" and "properties" not in out:
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         raise SchemaError(f"{path}: free-form objects are not allowed; declare the fields")
     if path in LIST_EXTENSIONS:
         out.update(LIST_EXTENSIONS[path])
@@ -233,7 +240,10 @@ def status_schema() -> dict:
 def _node_at(root: dict, path: str) -> dict:
     node = root
     for part in filter(None, path.split(".")):
-        node = node["properties"][part]
+        items = part.endswith("[]")  # a list's items: spec.workloads.containers[].env[]
+        node = node["properties"][part.removesuffix("[]")]
+        if items:
+            node = node["items"]
     return node
 
 
@@ -261,6 +271,8 @@ def _patterns_as_rules(node: dict, path: str) -> None:
         _patterns_as_rules(child, f"{path}.{name}")
     if "items" in node:
         _patterns_as_rules(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        _patterns_as_rules(node["additionalProperties"], f"{path}.*")
     pattern = node.pop("pattern", None)
     if pattern is None:
         return

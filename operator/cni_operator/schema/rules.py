@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import api
+from ..api import workloads
 
 
 @dataclass(frozen=True)
@@ -141,3 +142,138 @@ RULES: tuple[Rule, ...] = (
         reason="FieldValueInvalid",
     ),
 )
+
+
+# ---------------------------------------------------------------- spec.workloads (api/workloads.py says the same)
+
+_W = "spec.workloads"
+_CONTAINER_LIST = {
+    cluster_type: "[" + ", ".join(f"'{name}'" for name in workloads.CONTAINERS[provider]) + "]"
+    for cluster_type, provider in workloads.CLUSTER_TYPE_PROVIDER.items()
+}
+# Double-quoted CEL strings: the reasons hold apostrophes ("the pod's own identity").
+_DENIED = "{" + ", ".join(f'"{name}": "{reason}"' for name, reason in sorted(workloads.DENIED_ENV.items())) + "}"
+_PREFIX = "!{0}.matches(r'^[^/]{{254,}}/')"  # a label key's prefix is at most 253 characters (no look-ahead in RE2)
+_AFFINITY = f"{_W}.controllers.affinity.nodeAffinity"
+_REQUIREMENTS = (
+    f"{_AFFINITY}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[].matchExpressions[]",
+    f"{_AFFINITY}.preferredDuringSchedulingIgnoredDuringExecution[].preference.matchExpressions[]",
+)
+_HAS_VALUES = "(has(self.values) && size(self.values) > 0)"
+
+
+def _request_within_limit(resource: str, cel_name: str) -> Rule:
+    request, limit = f"self.requests.{cel_name}", f"self.limits.{cel_name}"
+    return Rule(
+        f"{_W}.containers[].resources",
+        f"!has(self.requests) || !has(self.limits) || !has({request}) || !has({limit}) || "
+        f"!isQuantity(string({request})) || !isQuantity(string({limit})) || "
+        f"quantity(string({request})).compareTo(quantity(string({limit}))) <= 0",
+        f"{workloads.REQUEST_OVER_LIMIT_WORDS} ({resource})",
+        f"In `{_W}.containers[].resources`, the {resource} request is at most the {resource} limit, as Kubernetes "
+        "requires of every container.",
+        message_expression=f"'resources: the {resource} request ' + string({request}) + ' is more than its limit ' "
+        f"+ string({limit})",
+    )
+
+
+WORKLOAD_RULES: tuple[Rule, ...] = (
+    Rule(
+        "spec",
+        "!has(self.workloads) || self.clusterType != 'imported'",
+        workloads.IMPORTED_WORDS,
+        "The `spec.workloads` block must be unset for clusterType imported.",
+        field_path=".workloads",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec",
+        "!has(self.workloads) || !has(self.workloads.controllers) || self.clusterType == 'mks'",
+        workloads.CONTROLLERS_WORDS,
+        "The `spec.workloads.controllers` block is only allowed with clusterType mks (the AWS VPC CNI runs no "
+        "controller Deployment).",
+        field_path=".workloads.controllers",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec",
+        "self.clusterType == 'imported' || !has(self.workloads) || !has(self.workloads.containers) || "
+        f"self.workloads.containers.all(c, c.name in (self.clusterType == 'mks' ? {_CONTAINER_LIST['mks']} : "
+        f"{_CONTAINER_LIST['eks']}))",
+        "workloads.containers[].name must be a container of the cluster type's CNI: "
+        + "; ".join(workloads.containers_words(t) for t in workloads.CLUSTER_TYPE_PROVIDER),
+        "Each `spec.workloads.containers[].name` is a container of the CNI of the cluster type: "
+        + "; ".join(workloads.containers_words(t) for t in workloads.CLUSTER_TYPE_PROVIDER) + ".",
+        field_path=".workloads.containers",
+        reason="FieldValueInvalid",
+        message_expression="'workloads.containers[].name ' + (self.clusterType == 'mks' ? "
+        f"'{workloads.containers_words('mks')}' : '{workloads.containers_words('eks')}')",
+    ),
+    Rule(
+        f"{_W}.containers[].env[].name",
+        f"!(self in {_DENIED})",
+        "this environment variable is owned by a ClusterNetwork field: set that field instead",
+        "An `env` entry may not set a variable the API owns (set from a spec field, or the pod's identity): "
+        + ", ".join(f"`{n}`" for n in sorted(workloads.DENIED_ENV)) + "; the message names the field to set.",
+        message_expression=f"self + ' is ' + {_DENIED}[self]",
+    ),
+    Rule(
+        f"{_W}.daemonSet.tolerations[]",
+        "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+        workloads.TOLERATION_KEY_WORDS,
+        "A toleration without a key has operator Exists (it then tolerates every taint).",
+        field_path=".operator",
+        reason="FieldValueInvalid",
+    ),
+    Rule(
+        f"{_W}.daemonSet.tolerations[]",
+        "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+        workloads.TOLERATION_VALUE_WORDS,
+        "A toleration with operator Exists has no value.",
+        field_path=".value",
+        reason="FieldValueInvalid",
+    ),
+    Rule(
+        f"{_W}.daemonSet.tolerations[]",
+        "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        workloads.TOLERATION_SECONDS_WORDS,
+        "A toleration with tolerationSeconds has effect NoExecute.",
+        field_path=".effect",
+        reason="FieldValueInvalid",
+    ),
+    Rule(
+        f"{_W}.daemonSet.tolerations[].key",
+        _PREFIX.format("self"),
+        workloads.LABEL_PREFIX_WORDS,
+        "The prefix of a toleration's key (before the `/`) is at most 253 characters.",
+    ),
+    Rule(
+        f"{_W}.controllers.nodeSelector",
+        f"self.all(k, size(k) <= 317 && k.matches(r'{workloads.LABEL_KEY}') && {_PREFIX.format('k')})",
+        f"nodeSelector keys must be {workloads.LABEL_KEY_WORDS}",
+        f"Each key of `{_W}.controllers.nodeSelector` is {workloads.LABEL_KEY_WORDS}.",
+    ),
+    *(
+        rule
+        for path in _REQUIREMENTS
+        for rule in (
+            Rule(
+                path,
+                f"self.operator in ['In', 'NotIn'] ? {_HAS_VALUES} : self.operator in ['Exists', 'DoesNotExist'] ? "
+                f"!{_HAS_VALUES} : (has(self.values) && size(self.values) == 1 && "
+                "self.values[0].matches(r'^-?[0-9]+$'))",
+                workloads.REQUIREMENT_WORDS,
+                f"In `{path}`, {workloads.REQUIREMENT_WORDS.removeprefix('node selector requirement: ')}.",
+                field_path=".values",
+                reason="FieldValueInvalid",
+            ),
+            Rule(path + ".key", _PREFIX.format("self"), workloads.LABEL_PREFIX_WORDS,
+                 f"The prefix of `{path}.key` (before the `/`) is at most 253 characters."),
+        )
+    ),
+    _request_within_limit("cpu", "cpu"),
+    _request_within_limit("memory", "memory"),
+    _request_within_limit("ephemeral-storage", "ephemeral__dash__storage"),
+)
+
+RULES = RULES + WORKLOAD_RULES
