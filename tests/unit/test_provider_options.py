@@ -91,3 +91,14 @@ def test_every_object_an_eniconfigs_spec_renders_is_trusted_in_a_later_inventory
     inventory = read_inventory({"applied": {"inventory": [ref.as_status() for ref in refs]}},
                                trusted_refs(api.Provider.AWS_VPC_CNI))
     assert inventory.trusted == refs and inventory.ignored == []
+
+
+def test_cni_operator_diff_shows_a_dropped_eniconfig_as_released_not_pruned():
+    from cni_operator.objects import MANAGED_BY, MANAGED_BY_LABEL
+    from cni_operator.preview import KEEP, prune_step
+
+    live = {"apiVersion": ENI.api_version, "kind": ENI.kind,
+            "metadata": {"name": ENI.name, "labels": {MANAGED_BY_LABEL: MANAGED_BY}}, "spec": {"subnet": "subnet-1"}}
+    step = prune_step(ENI, live, lambda crd: pytest.fail("an ENIConfig is not a CRD: nothing to count"))
+    assert step.action == KEEP and "never deletes an ENIConfig" in step.why
+    assert prune_step(ENI, {**live, "metadata": {"name": ENI.name}}, None) is None  # the user's: not even released
