@@ -74,6 +74,21 @@ def test_irsa_eniconfigs_and_metrics_install_and_eniconfigs_are_never_deleted(cl
     assert agent["ports"] == [{"containerPort": 9162, "name": "agentmetrics", "protocol": "TCP"}]
     assert "--metrics-bind-addr=:9162" in agent["args"]
 
+    # A pass with nothing to change for them writes no ENIConfig (the apply kept them in its cache; they are not
+    # watched). A rollout field changes the generation, so the operator runs a full pass and reports it.
+    quiet = audit_log.mark()
+    generation = get_clusternetwork(cluster)["metadata"]["generation"]
+    assert apply_clusternetwork(cluster, {**spec, "rollout": {"soakSeconds": 7}}).returncode == 0
+
+    def passed() -> bool:
+        status = get_clusternetwork(cluster)["status"]
+        assert status.get("observedGeneration", 0) > generation and status.get("phase") == "Ready", status
+        return True
+
+    wait_for(passed, timeout=60, what="a pass for the new generation")
+    assert not [e for e in audit_log.entries(user=OPERATOR_USER, resource="eniconfigs", since=quiet)
+                if e.get("verb") not in ("get", "list", "watch")], "an idle pass wrote an ENIConfig"
+
     # An ENIConfig the user made, not in the spec: nothing below may change it.
     cleanup.add(cluster.kubectl, "delete", "eniconfigs.crd.k8s.amazonaws.com", USERS_OWN["metadata"]["name"],
                 "--ignore-not-found", check=False)
