@@ -42,6 +42,7 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("apps/v1", "Deployment"): Kind("deployments", True),
     ("policy/v1", "PodDisruptionBudget"): Kind("poddisruptionbudgets", True),
     ("scheduling.k8s.io/v1", "PriorityClass"): Kind("priorityclasses", False),
+    ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig"): Kind("eniconfigs", False),  # spec.awsVpcCni.eniConfigs
     ("cni-operator.io/v1alpha1", "ClusterNetwork"): Kind("clusternetworks", False),
     ("kopf.dev/v1", "KopfPeering"): Kind("kopfpeerings", True),
     ("coordination.k8s.io/v1", "Lease"): Kind("leases", True),

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from . import api
-from .apply import catalog_never_owns
+from .apply import NEVER_DELETED_KINDS, catalog_never_owns
 from .apply.diff import contains, with_hash_annotation
 from .health import detect
 from .kube import ALL_NAMESPACES, Kube, KubeError
@@ -208,6 +208,9 @@ def prune_step(ref: ObjectRef, live: dict | None, count) -> PruneStep | None:
         return None
     if is_ignored(live):
         return PruneStep(ref, IGNORED, "cni-operator.io/ignore=true: left as it is")
+    if ref.kind in NEVER_DELETED_KINDS:
+        return PruneStep(ref, KEEP, "released: cni-operator never deletes an ENIConfig (nodes may still select it); "
+                         "no longer labelled managed-by cni-operator, left as it is")
     if ref.kind == "CustomResourceDefinition" and catalog_never_owns(ref.name, live["metadata"]["labels"].get(
             PROVIDER_LABEL)):
         return PruneStep(ref, KEEP, "released: the provider's catalog says cni-operator never owns it (on EKS the "

@@ -137,7 +137,8 @@ def test_defaults_are_stored_but_never_create_an_option_block(installed):
                                input=manifest({"clusterType": "mks", "canal": {}, "rollout": {}}))
     spec = json.loads(result.stdout)["spec"]
     assert spec["canal"] == {"backend": "vxlan", "vxlanPort": 8472, "vni": 1, "masquerade": True,
-                             "iptablesBackend": "Auto", "logSeverity": "Info"}
+                             "iptablesBackend": "Auto", "logSeverity": "Info",
+                             "felixPrometheusMetricsEnabled": False, "felixPrometheusMetricsPort": 9091}
     # maxUnavailable is not stored: unset, it is the provider's upstream value (1 Canal, 10% VPC CNI: catalog.yaml).
     assert spec["rollout"] == {"canary": 1, "soakSeconds": 30, "progressDeadlineSeconds": 600, "autoRollback": True}
 

@@ -292,6 +292,52 @@ INVALID = [
      "spec.awsVpcCni.eniConfigLabelDef", ["node label key"]),
     ("eniConfigLabelDef-upper-prefix", {"clusterType": "eks", "awsVpcCni": {"eniConfigLabelDef": "K8S.io/zone"}},
      "spec.awsVpcCni.eniConfigLabelDef", ["DNS subdomain"]),
+    # provider options of issue 10 item 4 (api/providers.py): metrics, IRSA, ENIConfigs, IPv6
+    ("roleArn-not-arn", {"clusterType": "eks", "awsVpcCni": {"serviceAccountRoleArn": "aws-node-role"}},
+     "spec.awsVpcCni.serviceAccountRoleArn", ["IAM role ARN", "12-digit account"]),
+    ("roleArn-short-account", {"clusterType": "eks", "awsVpcCni": {
+        "serviceAccountRoleArn": "arn:aws:iam::12345:role/x"}}, "spec.awsVpcCni.serviceAccountRoleArn",
+     ["12-digit account"]),
+    ("roleArn-user-not-role", {"clusterType": "eks", "awsVpcCni": {
+        "serviceAccountRoleArn": "arn:aws:iam::111122223333:user/x"}}, "spec.awsVpcCni.serviceAccountRoleArn",
+     ["role/"]),
+    ("roleArn-other-partition", {"clusterType": "eks", "awsVpcCni": {
+        "serviceAccountRoleArn": "arn:aws-xx:iam::111122223333:role/x"}}, "spec.awsVpcCni.serviceAccountRoleArn",
+     ["arn:aws-cn"]),
+    ("eniConfigs-without-custom-networking", {"clusterType": "eks", "awsVpcCni": {
+        "eniConfigs": [{"name": "us-west-2a", "subnet": "subnet-0123456789abcdef0"}]}}, "spec.awsVpcCni.eniConfigs",
+     ["customNetworking: true"]),
+    ("eniConfigs-name-not-a-zone", {"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": [
+        {"name": "US-West-2a", "subnet": "subnet-0123456789abcdef0"}]}}, "spec.awsVpcCni.eniConfigs[0].name",
+     ["availability zone name such as us-west-2a"]),
+    ("eniConfigs-name-twice", {"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": [
+        {"name": "us-west-2a", "subnet": "subnet-0123456789abcdef0"},
+        {"name": "us-west-2a", "subnet": "subnet-12345678"}]}}, "spec.awsVpcCni.eniConfigs[1].name",
+     ["us-west-2a appears twice"]),
+    ("eniConfigs-subnet", {"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": [
+        {"name": "us-west-2a", "subnet": "subnet-xyz"}]}}, "spec.awsVpcCni.eniConfigs[0].subnet",
+     ["subnet ID such as subnet-0123456789abcdef0"]),
+    ("eniConfigs-subnet-missing", {"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": [
+        {"name": "us-west-2a"}]}}, "spec.awsVpcCni.eniConfigs[0].subnet", ["required"]),
+    ("eniConfigs-security-group", {"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": [
+        {"name": "us-west-2a", "subnet": "subnet-12345678", "securityGroups": ["sg-1"]}]}},
+     "spec.awsVpcCni.eniConfigs[0].securityGroups[0]", ["security group ID such as sg-0123456789abcdef0"]),
+    ("ipv6-without-prefix-delegation", {"clusterType": "eks", "awsVpcCni": {"enableIPv6": True}},
+     "spec.awsVpcCni.enableIPv6", ["enablePrefixDelegation: true"]),
+    ("disableMetrics-string", {"clusterType": "eks", "awsVpcCni": {"disableMetrics": "yes"}},
+     "spec.awsVpcCni.disableMetrics", ["true or false"]),
+    ("disableIntrospection-string", {"clusterType": "eks", "awsVpcCni": {"disableIntrospection": "yes"}},
+     "spec.awsVpcCni.disableIntrospection", ["true or false"]),
+    ("nodeAgentMetricsPort-zero", {"clusterType": "eks", "awsVpcCni": {"nodeAgentMetricsPort": 0}},
+     "spec.awsVpcCni.nodeAgentMetricsPort", ["1 and 65535"]),
+    ("nodeAgentMetricsPort-health", {"clusterType": "eks", "awsVpcCni": {"nodeAgentMetricsPort": 8163}},
+     "spec.awsVpcCni.nodeAgentMetricsPort", ["must not be 8163", "health probe"]),
+    ("felixMetrics-string", {"clusterType": "mks", "canal": {"felixPrometheusMetricsEnabled": "on"}},
+     "spec.canal.felixPrometheusMetricsEnabled", ["true or false"]),
+    ("felixMetricsPort-high", {"clusterType": "mks", "canal": {"felixPrometheusMetricsPort": 65536}},
+     "spec.canal.felixPrometheusMetricsPort", ["1 and 65535"]),
+    ("felixMetricsPort-health", {"clusterType": "mks", "canal": {"felixPrometheusMetricsPort": 9099}},
+     "spec.canal.felixPrometheusMetricsPort", ["must not be 9099"]),
     ("canary-zero", {"clusterType": "mks", "rollout": {"canary": 0}}, "spec.rollout.canary",
      ["count of nodes between 1 and 1000", "1% and 100%"]),
     ("canary-malformed", {"clusterType": "mks", "rollout": {"canary": "half"}}, "spec.rollout.canary",
@@ -361,7 +407,8 @@ def test_every_spec_field_has_an_invalid_case():
 
     covered = {row[2].split("[")[0] for row in INVALID} | {
         row[2].split("[")[0] + ".name" for row in INVALID if row[2].startswith("spec.imagePullSecrets")
-    } | {re.sub(r"\[\d+\]", "", row[2]) for row in WORKLOAD_INVALID}  # spec.workloads: workload_cases.py
+    } | {re.sub(r"\[\d+\]", "", row[2]) for row in WORKLOAD_INVALID} | {  # spec.workloads: workload_cases.py
+        re.sub(r"\[\d*\]", "", row[2]) for row in INVALID}  # a field inside a list item: eniConfigs[0].subnet
     missing = [leaf for leaf in leaves(spec_schema(), "spec") if leaf not in covered]
     assert missing == []
 

@@ -234,6 +234,10 @@ def test_spec_defaults_match_the_models():
         "awsVpcCni.region": "us-west-2", "awsVpcCni.warmENITarget": 1, "awsVpcCni.enablePrefixDelegation": False,
         "awsVpcCni.externalSNAT": False, "awsVpcCni.customNetworking": False, "awsVpcCni.enablePodENI": False,
         "awsVpcCni.enableNetworkPolicy": False, "rollout.canary": 1,
+        # provider options of issue 10 item 4 (api/providers.py)
+        "canal.felixPrometheusMetricsEnabled": False, "canal.felixPrometheusMetricsPort": 9091,
+        "awsVpcCni.enableIPv6": False, "awsVpcCni.disableMetrics": False, "awsVpcCni.disableIntrospection": False,
+        "awsVpcCni.nodeAgentMetricsPort": 8162,
         "rollout.soakSeconds": 30, "rollout.progressDeadlineSeconds": 600, "rollout.autoRollback": True, "paused": False,
         "deletionPolicy": "Orphan",
         "adoption": "IfEquivalent",

@@ -79,6 +79,10 @@ UNNAMED_WRITES_ALLOWED = {
     # The CNI's pods, deleted one node at a time during an update (OnDelete): the DaemonSet controller names them
     # with a random suffix. The Role holding this is namespaced to kube-system.
     ("", "pods", "delete"),
+    # ENIConfigs of spec.awsVpcCni.eniConfigs: named after the user's zones, unknown when the chart is installed. No
+    # delete is granted: the operator never deletes an ENIConfig (docs/providers/aws-vpc-cni.md).
+    ("crd.k8s.amazonaws.com", "eniconfigs", "create"),
+    ("crd.k8s.amazonaws.com", "eniconfigs", "patch"),
 }
 
 

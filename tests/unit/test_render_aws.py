@@ -245,6 +245,38 @@ OPTION_CASES["warmENITarget-0"] = (
     {"awsVpcCni": {"warmENITarget": 0}},
     {env_path("WARM_ENI_TARGET"): ("1", "0")},
 )
+# Provider options of issue 10 item 4 (api/providers.py): each changes its upstream settings and nothing else.
+ROLE = "arn:aws:iam::111122223333:role/cni"
+OPTION_CASES["serviceAccountRoleArn"] = (
+    {"awsVpcCni": {"serviceAccountRoleArn": ROLE}},
+    {("ServiceAccount", "aws-node", ("metadata", "annotations", "eks.amazonaws.com/role-arn")): ("<absent>", ROLE)},
+)
+OPTION_CASES["enableIPv6"] = (  # upstream's IPv6 mode: aws-node, the init container and the agent; needs PD
+    {"awsVpcCni": {"enableIPv6": True, "enablePrefixDelegation": True}},
+    {
+        env_path("ENABLE_IPv6"): ("false", "true"),
+        env_path("ENABLE_IPv4"): ("true", "false"),
+        env_path("ENABLE_PREFIX_DELEGATION"): ("false", "true"),
+        DS + (INIT + ("env", "[ENABLE_IPv6]", "value"),): ("false", "true"),
+        DS + (AGENT + ("args", 0),): ("--enable-ipv6=false", "--enable-ipv6=true"),
+    },
+)
+OPTION_CASES["disableMetrics"] = (
+    {"awsVpcCni": {"disableMetrics": True}}, {env_path("DISABLE_METRICS"): ("false", "true")})
+OPTION_CASES["disableIntrospection"] = (
+    {"awsVpcCni": {"disableIntrospection": True}}, {env_path("DISABLE_INTROSPECTION"): ("false", "true")})
+OPTION_CASES["nodeAgentMetricsPort"] = (
+    {"awsVpcCni": {"nodeAgentMetricsPort": 9162}},
+    {
+        DS + (AGENT + ("args", 5),): ("--metrics-bind-addr=:8162", "--metrics-bind-addr=:9162"),
+        DS + (AGENT + ("ports", "[agentmetrics]", "containerPort"),): (8162, 9162),
+    },
+)
+OPTION_CASES["provider-options-defaults-spelled-out"] = (
+    {"awsVpcCni": {"serviceAccountRoleArn": "", "eniConfigs": [], "enableIPv6": False, "disableMetrics": False,
+                   "disableIntrospection": False, "nodeAgentMetricsPort": 8162}},
+    {},
+)
 OPTION_CASES["defaults-spelled-out"] = (
     {"awsVpcCni": {"region": "us-west-2", "warmENITarget": 1, "enableNetworkPolicy": False}, "mtu": 0},
     {},
@@ -558,3 +590,51 @@ def test_render_aws_and_registry_import_neither_kopf_nor_kubernetes():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------- ENIConfigs (spec.awsVpcCni.eniConfigs)
+
+ZONES = [{"name": "us-west-2a", "subnet": "subnet-0123456789abcdef0", "securityGroups": ["sg-12345678",
+                                                                                       "sg-0123456789abcdef0"]},
+         {"name": "us-west-2b", "subnet": "subnet-87654321"}]
+
+
+def test_eniconfigs_render_as_the_upstream_chart_renders_them():
+    objs = render(parse_spec({"clusterType": "eks", "awsVpcCni": {"customNetworking": True, "eniConfigs": ZONES}})).apply
+    enis = [o for o in objs if o["kind"] == "ENIConfig"]
+    labels = {"app.kubernetes.io/managed-by": "cni-operator", "cni-operator.io/provider": "aws-vpc-cni",
+              "cni-operator.io/version": NEW}
+    assert enis == [
+        {"apiVersion": "crd.k8s.amazonaws.com/v1alpha1", "kind": "ENIConfig",
+         "metadata": {"name": "us-west-2a", "labels": labels},
+         "spec": {"securityGroups": ["sg-12345678", "sg-0123456789abcdef0"], "subnet": "subnet-0123456789abcdef0"}},
+        {"apiVersion": "crd.k8s.amazonaws.com/v1alpha1", "kind": "ENIConfig",
+         "metadata": {"name": "us-west-2b", "labels": labels}, "spec": {"subnet": "subnet-87654321"}},
+    ]
+    assert objs[-2:] == enis, "ENIConfigs come last: after their CRD, in the workloads' wave"
+    # Apart from the ENIConfigs, the option is customNetworking's one env var.
+    rest = render(parse_spec({"clusterType": "eks", "awsVpcCni": {"customNetworking": True}})).apply
+    assert [o for o in objs if o["kind"] != "ENIConfig"] == rest
+
+
+def test_no_eniconfigs_without_custom_networking_even_if_the_model_is_bypassed():
+    from cni_operator.api import AwsVpcCniOptions, ENIConfigOptions
+    from cni_operator.render.aws_vpc_cni import eni_configs
+
+    # The API refuses eniConfigs without customNetworking; the render does not rely on it.
+    options = AwsVpcCniOptions.model_construct(eni_configs=[ENIConfigOptions(**ZONES[1])])
+    assert options.custom_networking is False and eni_configs(options) == []
+    assert [e["name"] for e in eni_configs(options.model_copy(update={"custom_networking": True}))] == ["us-west-2b"]
+
+
+def test_eniconfig_names_are_the_same_in_every_version_so_an_upgrade_prunes_none():
+    from cni_operator.catalog import load_catalog
+
+    catalog = load_catalog()
+    for version in catalog.versions(parse_spec({"clusterType": "eks"}).provider):
+        spec = parse_spec({"clusterType": "eks", "cni": {"version": version},
+                           "awsVpcCni": {"customNetworking": True, "eniConfigs": ZONES}})
+        result = render(spec)
+        assert [o["metadata"]["name"] for o in result.apply if o["kind"] == "ENIConfig"] == ["us-west-2a",
+                                                                                              "us-west-2b"]
+        assert not [r for r in result.prune if r.kind == "ENIConfig"]

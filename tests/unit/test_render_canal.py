@@ -205,6 +205,22 @@ def test_felix_defaults_spelled_out_render_like_upstream():
     assert _changes(_canal(iptablesBackend="Auto", logSeverity="Info").apply) == {}
 
 
+@pytest.mark.parametrize(("options", "port"), [({"felixPrometheusMetricsEnabled": True}, "9091"),
+                                              ({"felixPrometheusMetricsEnabled": True,
+                                                "felixPrometheusMetricsPort": 9191}, "9191")])
+def test_felix_metrics_on_adds_only_its_two_env_vars(options, port):
+    changes = {}
+    for env, value in (("FELIX_PROMETHEUSMETRICSENABLED", "true"), ("FELIX_PROMETHEUSMETRICSPORT", port)):
+        changes[f"{CALICO_NODE}.env[{env}].name"] = (None, env)
+        changes[f"{CALICO_NODE}.env[{env}].value"] = (None, value)
+    assert _changes(_canal(**options).apply) == changes
+
+
+def test_felix_metrics_off_is_upstream_whatever_the_port():
+    """Off (upstream's and Felix's default) renders nothing: the port only matters once metrics are on."""
+    assert _changes(_canal(felixPrometheusMetricsEnabled=False, felixPrometheusMetricsPort=9191).apply) == {}
+
+
 @pytest.mark.parametrize("rollout", [{"maxUnavailable": 3}, {"maxUnavailable": "10%"}, {"canary": "5%"},
                                      {"soakSeconds": 5, "autoRollback": False}])
 def test_rollout_options_change_nothing_rendered(rollout):

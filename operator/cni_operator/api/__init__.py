@@ -14,6 +14,22 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .base import _Model
+from .providers import (  # noqa: F401  (the provider option blocks, one import away for every caller)
+    AGENT_RESERVED_PORTS,
+    ENI_CONFIGS_WORDS,
+    FELIX_HEALTH_PORT,
+    IPV6_WORDS,
+    LABEL_KEY,
+    LABEL_PREFIX_WORDS,
+    LINUX_IFACE,
+    PROVIDER_FIELD_WORDS,
+    AwsVpcCniOptions,
+    CanalOptions,
+    ENIConfigOptions,
+    FlannelBackend,
+    IptablesBackend,
+    LogSeverity,
+)
 from .rollout import ROLLOUT_DEADLINE_WORDS, RolloutOptions  # noqa: F401  (part of the spec, one import away)
 from .status import (  # noqa: F401  (the API's status models, one import away for every caller)
     AdoptedObject,
@@ -58,6 +74,7 @@ FIELD_WORDS: dict[str, str] = {
     "subdomain and /, then a name of at most 63 letters, digits, -, _ and ., starting and ending with a letter "
     "or digit; or empty",
     **_WORKLOAD_FIELD_WORDS,  # spec.workloads.* (api/workloads.py)
+    **PROVIDER_FIELD_WORDS,  # the new provider options' words live next to their fields (providers.py)
 }
 
 # Name-like strings end up in object names, a ConfigMap key read as an environment variable, and a node label
@@ -65,19 +82,6 @@ FIELD_WORDS: dict[str, str] = {
 # gets past admission (and `cni-operator validate` says the same, in the words above).
 # A DNS subdomain (RFC 1123), as Kubernetes checks Secret names; the length (253) is the field's maxLength.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# Linux's dev_valid_name: under 16 bytes (maxLength 15; ASCII only, so characters are bytes), no '/', ':' or
-# whitespace, not '.' or '..'; control characters excluded as well. Printable ASCII is !-~ (0x21-0x7e) without / and
-# :; at least one character is not a dot. Empty (the default) lets flannel pick the default route's interface.
-LINUX_IFACE = r"^([!-.0-9;-~]*[!-,\-0-9;-~][!-.0-9;-~]*)?$"
-# A label key (Kubernetes' qualified name): [DNS subdomain/]name, the name at most 63 characters. Empty: unset.
-# The prefix's own limit (253) is a separate rule: LABEL_PREFIX_WORDS, and rules.RULES for admission.
-LABEL_KEY = (
-    r"^(([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
-)
-LABEL_PREFIX_WORDS = "the prefix before / must be at most 253 characters, such as k8s.amazonaws.com"
-
-
 class ClusterType(str, Enum):
     MKS = "mks"
     EKS = "eks"
@@ -95,26 +99,6 @@ PROVIDER_FOR_CLUSTER_TYPE: dict[ClusterType, Provider | None] = {
     ClusterType.EKS: Provider.AWS_VPC_CNI,
     ClusterType.IMPORTED: None,
 }
-
-
-class FlannelBackend(str, Enum):
-    VXLAN = "vxlan"
-    HOST_GW = "host-gw"
-    WIREGUARD = "wireguard"
-
-
-class IptablesBackend(str, Enum):
-    AUTO = "Auto"
-    LEGACY = "Legacy"
-    NFT = "NFT"
-
-
-class LogSeverity(str, Enum):
-    DEBUG = "Debug"
-    INFO = "Info"
-    WARNING = "Warning"
-    ERROR = "Error"
-    FATAL = "Fatal"
 
 
 class DeletionPolicy(str, Enum):
@@ -150,102 +134,6 @@ class LocalObjectReference(_Model):
     name: str = Field(
         ..., min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="Name of a Secret in kube-system."
     )
-
-
-class CanalOptions(_Model):
-    """Calico (policy) + Flannel (network) options; names follow the rke2-canal chart where one exists."""
-
-    backend: FlannelBackend = Field(
-        FlannelBackend.VXLAN,
-        description="Flannel backend. Immutable: changing it would cut every pod off the network.",
-    )
-    vxlan_port: int = Field(8472, ge=1, le=65535, description="UDP port of the VXLAN backend, 1..65535.")
-    vni: int = Field(1, ge=1, le=16777215, description="VXLAN network identifier (VNI), 1..16777215.")
-    iface: str = Field(
-        "",
-        max_length=15,
-        pattern=LINUX_IFACE,
-        description="Host interface Flannel uses between nodes; empty picks the default route's.",
-    )
-    masquerade: bool = Field(True, description="Masquerade traffic leaving the pod network.")
-    iptables_backend: IptablesBackend = Field(
-        IptablesBackend.AUTO,
-        description="iptables backend Calico (Felix) programs: Auto detects it, Legacy or NFT force one.",
-    )
-    log_severity: LogSeverity = Field(
-        LogSeverity.INFO, description="Log severity of Calico (Felix) on the console."
-    )
-
-
-class AwsVpcCniOptions(_Model):
-    """AWS VPC CNI options; each maps to the aws-node environment variable named in its description."""
-
-    region: str = Field(
-        "us-west-2",
-        max_length=32,
-        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
-        description="AWS region of the cluster; selects the ECR registry the images come from.",
-    )
-    warm_eni_target: int = Field(
-        1,
-        alias="warmENITarget",
-        ge=0,
-        le=100,
-        description="Spare ENIs each node keeps attached for new pods (WARM_ENI_TARGET).",
-    )
-    warm_ip_target: int | None = Field(
-        None,
-        alias="warmIPTarget",
-        ge=0,
-        le=10000,
-        description="Spare IP addresses each node keeps (WARM_IP_TARGET); unset leaves it to warmENITarget.",
-    )
-    minimum_ip_target: int | None = Field(
-        None,
-        alias="minimumIPTarget",
-        ge=0,
-        le=10000,
-        description="IP addresses each node keeps allocated at least (MINIMUM_IP_TARGET); unset by default.",
-    )
-    warm_prefix_target: int | None = Field(
-        None,
-        ge=0,
-        le=100,
-        description="Spare /28 prefixes each node keeps with prefix delegation (WARM_PREFIX_TARGET); unset by default.",
-    )
-    enable_prefix_delegation: bool = Field(
-        False,
-        description="Assign /28 prefixes instead of single addresses, for more pods per node (ENABLE_PREFIX_DELEGATION).",
-    )
-    external_snat: bool = Field(
-        False,
-        alias="externalSNAT",
-        description="Leave SNAT of traffic leaving the VPC to an external NAT device (AWS_VPC_K8S_CNI_EXTERNALSNAT).",
-    )
-    custom_networking: bool = Field(
-        False,
-        description="Put pod ENIs in the subnets of ENIConfig objects (AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG).",
-    )
-    eni_config_label_def: str = Field(
-        "",
-        alias="eniConfigLabelDef",
-        max_length=317,  # a 253-character prefix, '/', a 63-character name
-        pattern=LABEL_KEY,
-        description="ENI_CONFIG_LABEL_DEF: key of the node label that selects the ENIConfig; empty leaves it unset.",
-    )
-    enable_pod_eni: bool = Field(
-        False, alias="enablePodENI", description="ENABLE_POD_ENI (security groups for pods)."
-    )
-    enable_network_policy: bool = Field(False, description="Run the aws-eks-nodeagent network policy agent.")
-
-    @field_validator("eni_config_label_def")
-    @classmethod
-    def _label_key_prefix(cls, value: str) -> str:
-        # The pattern cannot bound the prefix's length (RE2 has no look-ahead); rules.py says the same at admission.
-        prefix, slash, _ = value.rpartition("/")
-        if slash and len(prefix) > 253:
-            raise ValueError(LABEL_PREFIX_WORDS)
-        return value
 
 
 class ClusterNetworkSpec(_Model):

@@ -3,7 +3,8 @@
 Rules: write only when the live object departs from what we want (so an idle cluster sees no writes); never touch an
 object someone opted out with the ignore annotation; delete only objects that carry our managed-by label, were not
 adopted from someone else's install (those are released instead, session/adoption.py) and are not a CRD the catalog
-says the provider does not own (released: our labels removed) nor one that holds objects; and do not fight a
+says the provider does not own (released: our labels removed) nor one that holds objects, nor an ENIConfig (released
+too: nodes may select it); and do not fight a
 conflicting writer in a hot loop (back off, and say so).
 """
 
@@ -47,6 +48,10 @@ ESTABLISH_GRACE = 10.0
 logger = logging.getLogger(__name__)
 
 RELEASED_LABELS = (MANAGED_BY_LABEL, PROVIDER_LABEL, VERSION_LABEL)
+# Kinds the operator creates from the spec but never deletes (prune or deletionPolicy Delete): an ENIConfig removed
+# from spec.awsVpcCni.eniConfigs may still be what nodes' labels select, and deleting it would stop ipamd attaching
+# ENIs there. It is released instead (docs/providers/aws-vpc-cni.md); the chart grants no delete on it either.
+NEVER_DELETED_KINDS = frozenset({"ENIConfig"})
 
 
 def establishing_for(crd: dict | None, now: datetime.datetime) -> float | None:
@@ -277,6 +282,10 @@ class Applier:
                 return
             if is_adopted(live):
                 self._release(ref)
+                outcome.released.append(ref)
+                return
+            if ref.kind in NEVER_DELETED_KINDS:
+                self._release(ref)  # users' nodes may still select it: left in place, no longer ours
                 outcome.released.append(ref)
                 return
             if ref.kind == "CustomResourceDefinition" and self._never_owned(ref, live):

@@ -143,7 +143,9 @@ def render(spec: ClusterNetworkSpec, catalog: Catalog | None = None) -> Rendered
 def renderable(provider: Provider, catalog: Catalog | None = None) -> frozenset[ObjectRef]:
     """Every object identity any catalog version of `provider` renders: what the operator may ever have applied for
     it, so what an inventory read back from status may name. No spec option adds, drops or renames an object (only
-    the version does; tests/unit/test_inventory.py checks every option), so the default options stand for all.
+    the version does; tests/unit/test_inventory.py checks every option), so the default options stand for all, with
+    one exception: the ENIConfigs of spec.awsVpcCni.eniConfigs, named by the user, which an inventory entry may name
+    by kind alone (session/inventory.py SPEC_NAMED) and which the prune never deletes (apply.NEVER_DELETED_KINDS).
     The CRDs the provider never owns are among them: older operators applied one, and its entry lets the operator
     release it (apply/)."""
     catalog = catalog or load_catalog()

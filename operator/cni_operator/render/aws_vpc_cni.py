@@ -46,17 +46,20 @@ _BASE_ENV: dict[str, str] = {
 }
 
 _BASE_NODE_AGENT_ARGS = [
-    "--enable-ipv6=false",
+    "--enable-ipv6={enable_ipv6}",
     "--enable-network-policy={enable_network_policy}",
     "--enable-cloudwatch-logs=false",
     "--enable-policy-event-logs=false",
     "--log-file=/var/log/aws-routed-eni/network-policy-agent.log",
-    "--metrics-bind-addr=:8162",
+    "--metrics-bind-addr=:{metrics_port}",  # the chart's nodeAgent.metricsBindAddr
     "--health-probe-bind-addr=:8163",
     "--conntrack-cache-cleanup-period=300",
     "{conntrack_cache_table_size}",  # upstream passes it from the chart's nodeAgent.conntrackCacheTableSize
     "--log-level=debug",
 ]
+
+# The annotation EKS's pod identity webhook reads on a ServiceAccount (IAM roles for service accounts, IRSA).
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 # The containers whose imagePullPolicy upstream sets, per version (catalog feature imagePullPolicy).
 CONTAINERS = ("aws-vpc-cni-init", "aws-node", "aws-eks-nodeagent")
@@ -85,6 +88,12 @@ def aws_node_env(options: AwsVpcCniOptions, mtu: int, version: str) -> list[tupl
         env["ENI_CONFIG_LABEL_DEF"] = options.eni_config_label_def
     env["ENABLE_POD_ENI"] = _flag(options.enable_pod_eni)
     env["AWS_VPC_ENI_MTU"] = str(mtu or DEFAULT_ENI_MTU)
+    # IPv6 mode is one switch upstream turns in three places (here, the init container, the agent's flag); the VPC
+    # CNI runs one family at a time, so IPv4 goes off (upstream calls both on an invalid configuration).
+    env["ENABLE_IPv6"] = _flag(options.enable_ipv6)
+    env["ENABLE_IPv4"] = _flag(not options.enable_ipv6)
+    env["DISABLE_METRICS"] = _flag(options.disable_metrics)
+    env["DISABLE_INTROSPECTION"] = _flag(options.disable_introspection)
     return sorted(env.items())
 
 
@@ -93,10 +102,26 @@ def node_agent_args(options: AwsVpcCniOptions, entry: VersionEntry) -> list[str]
     manifest passes it (catalog feature nodeAgentConntrackCacheTableSize, null: left out)."""
     table_size = entry.features.get("nodeAgentConntrackCacheTableSize")
     values = {
+        "enable_ipv6": _flag(options.enable_ipv6),
+        "metrics_port": str(options.node_agent_metrics_port),
         "enable_network_policy": _flag(options.enable_network_policy),
         "conntrack_cache_table_size": f"--conntrack-cache-table-size={int(table_size)}" if table_size else "",
     }
     return [arg for arg in (template.format(**values) for template in _BASE_NODE_AGENT_ARGS) if arg]
+
+
+def service_account_annotations(options: AwsVpcCniOptions) -> dict[str, str]:
+    """The aws-node ServiceAccount's annotations: the IRSA role, when one is set (upstream's chart has none)."""
+    return {IRSA_ANNOTATION: options.service_account_role_arn} if options.service_account_role_arn else {}
+
+
+def eni_configs(options: AwsVpcCniOptions) -> list[dict]:
+    """The ENIConfig objects' name, subnet and security groups, as the upstream chart's eniConfig.subnets renders
+    them; none unless customNetworking is on (the API refuses eniConfigs without it, this keeps the render honest)."""
+    if not options.custom_networking:
+        return []
+    return [{"name": eni.name, "subnet": eni.subnet, "security_groups": list(eni.security_groups)}
+            for eni in options.eni_configs]
 
 
 def pull_policies(entry: VersionEntry) -> dict[str, str]:
@@ -126,4 +151,8 @@ def context(spec: ClusterNetworkSpec, entry: VersionEntry) -> dict:
         "pull_policy": pull_policies(entry),
         "network_policy": _flag(options.enable_network_policy),
         "image_pull_secrets": [secret.name for secret in spec.image_pull_secrets],
+        "init_enable_ipv6": _flag(options.enable_ipv6),
+        "agent_metrics_port": options.node_agent_metrics_port,
+        "service_account_annotations": service_account_annotations(options),
+        "eni_configs": eni_configs(options),
     }

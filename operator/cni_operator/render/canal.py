@@ -10,6 +10,8 @@ version, object for object (differences listed in docs/providers/canal.md). Each
     canal.masquerade                  canal-config masquerade, and flanneld's --ip-masq flag (which would win over it)
     canal.iptablesBackend             calico-node FELIX_IPTABLESBACKEND (absent at Auto, Felix's default)
     canal.logSeverity                 calico-node FELIX_LOGSEVERITYSCREEN (absent at Info, Felix's default)
+    canal.felixPrometheusMetrics*     calico-node FELIX_PROMETHEUSMETRICSENABLED and ..PORT (both absent when off,
+                                      Felix's and upstream's default; the port only matters when on)
     rollout.*                         nothing: the DaemonSet is OnDelete, the operator replaces pods (rollout.py)
     registry                          the registry of every image
     imagePullSecrets                  imagePullSecrets of both pod templates
@@ -84,12 +86,16 @@ def cni_network_config(cni_version: str = "0.3.1") -> str:
 
 
 def felix_env(canal: CanalOptions) -> list[dict[str, str]]:
-    """Extra calico-node env for options that differ from Felix's defaults (upstream sets neither)."""
+    """Extra calico-node env for options that differ from Felix's defaults (upstream sets none of them)."""
     env = []
     if canal.iptables_backend is not IptablesBackend.AUTO:
         env.append({"name": "FELIX_IPTABLESBACKEND", "value": canal.iptables_backend.value})
     if canal.log_severity is not LogSeverity.INFO:
         env.append({"name": "FELIX_LOGSEVERITYSCREEN", "value": canal.log_severity.value})
+    if canal.felix_prometheus_metrics_enabled:
+        # Both, also at the default port: a reader of the DaemonSet sees where to scrape without knowing Felix.
+        env.append({"name": "FELIX_PROMETHEUSMETRICSENABLED", "value": "true"})
+        env.append({"name": "FELIX_PROMETHEUSMETRICSPORT", "value": str(canal.felix_prometheus_metrics_port)})
     return env
 
 

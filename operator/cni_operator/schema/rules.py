@@ -277,3 +277,49 @@ WORKLOAD_RULES: tuple[Rule, ...] = (
 )
 
 RULES = RULES + WORKLOAD_RULES
+
+# ---------------------------------------------------------------- provider options (api/providers.py)
+# The cross-field and reserved-value rules of spec.canal and spec.awsVpcCni; pydantic says the same (providers.py),
+# in the same words, for `cni-operator validate` and the operator.
+_RESERVED_AGENT_PORTS = ", ".join(str(port) for port in sorted(api.AGENT_RESERVED_PORTS))
+
+PROVIDER_RULES: tuple[Rule, ...] = (
+    Rule(
+        "spec.awsVpcCni",
+        "!has(self.enableIPv6) || !self.enableIPv6 || (has(self.enablePrefixDelegation) && "
+        "self.enablePrefixDelegation)",
+        api.IPV6_WORDS,
+        "`spec.awsVpcCni.enableIPv6` needs `spec.awsVpcCni.enablePrefixDelegation: true`, as upstream requires.",
+        field_path=".enableIPv6",
+        reason="FieldValueInvalid",
+    ),
+    Rule(
+        "spec.awsVpcCni",
+        "!has(self.eniConfigs) || size(self.eniConfigs) == 0 || (has(self.customNetworking) && "
+        "self.customNetworking)",
+        api.ENI_CONFIGS_WORDS,
+        "`spec.awsVpcCni.eniConfigs` needs `spec.awsVpcCni.customNetworking: true` (aws-node reads ENIConfigs "
+        "only then).",
+        field_path=".eniConfigs",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        "spec.awsVpcCni.nodeAgentMetricsPort",
+        f"!(self in [{_RESERVED_AGENT_PORTS}])",
+        f"nodeAgentMetricsPort must not be {_RESERVED_AGENT_PORTS}: aws-node uses them on the node's network; pick "
+        "another port such as 8162",
+        f"`spec.awsVpcCni.nodeAgentMetricsPort` is none of {_RESERVED_AGENT_PORTS} (the agent's health probe, "
+        "ipamd's gRPC, metrics and introspection ports on the node's network).",
+        # (No messageExpression: string(self) of an integer is over the API server's cost budget for messages.)
+    ),
+    Rule(
+        "spec.canal.felixPrometheusMetricsPort",
+        f"self != {api.FELIX_HEALTH_PORT}",
+        f"felixPrometheusMetricsPort must not be {api.FELIX_HEALTH_PORT}: calico-node's health checks use it; pick "
+        "another port such as 9091",
+        f"`spec.canal.felixPrometheusMetricsPort` is not {api.FELIX_HEALTH_PORT} (Felix's health port, which "
+        "calico-node's probes read).",
+    ),
+)
+
+RULES = RULES + PROVIDER_RULES

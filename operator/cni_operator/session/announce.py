@@ -82,6 +82,13 @@ class Announcer:
                      f"took over {len(adopted)} existing objects not installed by cni-operator (spec.adoption): "
                      f"{', '.join(r.describe() for r in adopted[:6])}{' and more' if len(adopted) > 6 else ''}. "
                      f"They are listed in status.adopted and never pruned or deleted.")
+        kept = [r for r in released if r.kind == "ENIConfig"]  # apply.NEVER_DELETED_KINDS: never adopted, never deleted
+        released = [r for r in released if r.kind != "ENIConfig"]
+        if kept:
+            self.say(cr, NORMAL, "ENIConfigReleased",
+                     f"left {', '.join(r.describe() for r in kept)} in place instead of deleting it: cni-operator "
+                     f"never deletes an ENIConfig, since nodes may still select it. It is no longer managed by "
+                     f"cni-operator; delete it yourself (kubectl delete eniconfig NAME) once no node uses it.")
         if released:
             self.say(cr, NORMAL, "AdoptedReleased",
                      f"left {len(released)} adopted objects in place instead of deleting them (they existed before "
