@@ -65,8 +65,11 @@ class BundleError(Exception):
 
 def chart_crd(generated: str) -> str:
     """The generated CRD as the chart's template (see the module docstring)."""
-    if "{{" in generated or CRD_NAME_LINE not in generated:
-        raise BundleError(f"{GENERATED_CRD.relative_to(REPO)}: expected `{CRD_NAME_LINE.strip()}` and no `{{{{`")
+    metadata = generated.split("\nspec:", 1)[0]
+    if "{{" in generated or CRD_NAME_LINE not in metadata or "\n  annotations:" in metadata:
+        # Helm would read `{{` as template code; a second `annotations:` key would replace the generated one.
+        raise BundleError(f"{GENERATED_CRD.relative_to(REPO)}: expected `{CRD_NAME_LINE.strip()}`, no metadata "
+                          "annotations and no `{{`: teach hack/gen-bundle.py chart_crd() the new shape")
     body = generated.split("\n", 1)[1] if generated.startswith("#") else generated  # its own header goes
     body = body.replace(CRD_NAME_LINE, CRD_NAME_LINE + (
         "  {{- if include \"cni-operator.crdsKeep\" . }}\n"
