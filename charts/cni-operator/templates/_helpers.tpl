@@ -207,11 +207,14 @@ next one applies clusterNetwork.spec against it. Empty otherwise.
 */}}
 {{- define "cni-operator.clusterNetworkTakeover" -}}
 {{- if and .Release.IsUpgrade (include "cni-operator.connected" .) -}}
+{{- /* Only where the CRD exists: lookup of a kind the API server does not serve is an error, not empty. */ -}}
+{{- if lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" (include "cni-operator.crdName" .) -}}
 {{- $live := lookup "cni-operator.io/v1alpha1" "ClusterNetwork" "" "default" | default dict -}}
 {{- $annotations := ($live.metadata | default dict).annotations | default dict -}}
 {{- $createdAt := get $annotations "cni-operator.io/created-by-hook-at-revision" -}}
 {{- if and $createdAt (eq (atoi $createdAt) (sub .Release.Revision 1 | int)) -}}
 {{- toJson $live -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
