@@ -121,7 +121,7 @@ cmd_up() {
     "$PY" hack/localcluster.py up --nodes "$NODES" | sed 's/^/   /'
 
     step "CRDs and the operator's RBAC, from the Helm chart (charts/cni-operator)"
-    k apply --server-side --force-conflicts -f charts/cni-operator/crds/ | sed 's/^/   /'
+    k apply --server-side --force-conflicts -f crds/clusternetworks.yaml -f charts/cni-operator/crds/ | sed 's/^/   /'
     k wait --for=condition=Established --timeout=60s crd/clusternetworks.cni-operator.io crd/kopfpeerings.kopf.dev \
         >/dev/null
     chart_rbac | k apply --server-side --force-conflicts -f - | sed 's/^/   /'

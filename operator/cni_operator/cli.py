@@ -95,15 +95,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .validation import validate_object
 
     documents = _read_documents(args.filename, sys.stdin)
-    lines: list[str] = []
-    for index, doc in enumerate(documents, start=1):
-        prefix = f"document {index}: " if len(documents) > 1 else ""
-        lines.extend(f"{prefix}{problem}" for problem in validate_object(doc))
+    # A file of several documents (a zero-touch bundle: CRDs, RBAC, the Deployment, one ClusterNetwork) is checked
+    # for its ClusterNetworks; a single document is always checked, so a misspelt kind is reported, not skipped.
+    checked = [(i, d) for i, d in enumerate(documents, start=1) if len(documents) == 1 or _is_cluster_network(d)]
+    skipped: dict[str, int] = {}
+    for doc in documents if len(documents) > 1 else []:
+        if not _is_cluster_network(doc):
+            kind = str(doc.get("kind") or "(no kind)") if isinstance(doc, dict) else f"({type(doc).__name__})"
+            skipped[kind] = skipped.get(kind, 0) + 1
+    listing = f"{sum(skipped.values())} document(s): " + ", ".join(f"{n} {k}" for k, n in skipped.items())
+    if not checked:
+        raise UserError(f"no {api.KIND} document in {args.filename}; it holds {listing}")
+    lines = [f"document {i}: {p}" if len(documents) > 1 else str(p) for i, doc in checked for p in validate_object(doc)]
+    note = f"skipped {listing} (not {api.KIND})" if skipped else ""
     if lines:
-        for line in lines:
-            print(line, file=sys.stderr)
+        print("\n".join([*lines, *([note] if note else [])]), file=sys.stderr)
         return EXIT_INVALID
-    print("valid" if len(documents) == 1 else f"valid ({len(documents)} documents)")
+    if len(documents) == 1:
+        print("valid")
+    else:
+        print(f"valid ({len(checked)} {api.KIND}; {note})" if note else f"valid ({len(documents)} documents)")
     return EXIT_OK
 
 

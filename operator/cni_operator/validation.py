@@ -13,6 +13,7 @@ message that names the allowed values, read from the same structural schema the 
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -216,6 +217,17 @@ def _message(error: dict, path: str, node: dict | None) -> str:
     return f"is not valid ({kind})"
 
 
+def _nearest(name: str, known: list[str]) -> str | None:
+    """The known field a misspelt one most likely meant: case and `_`/`-` ignored first (pod_cidr, podCidr ->
+    podCIDR), then difflib's closest match (podCDIR -> podCIDR); None when nothing is close."""
+    squashed = {re.sub(r"[_-]", "", k).lower(): k for k in known}
+    exact = squashed.get(re.sub(r"[_-]", "", name).lower())
+    if exact:
+        return exact
+    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1, cutoff=0.6)
+    return next((k for k in known if k.lower() == close[0]), None) if close else None
+
+
 def _translate(exc: pydantic.ValidationError) -> list[Problem]:
     problems: dict[str, Problem] = {}  # by field: a union (maxUnavailable) fails once per member, say it once
     for error in exc.errors(include_url=False):
@@ -228,8 +240,12 @@ def _translate(exc: pydantic.ValidationError) -> list[Problem]:
         if error["type"] == "extra_forbidden":
             parent_path, parent, rest = _walk(loc[:-1])
             path = f"{parent_path}.{loc[-1]}"
-            allowed = _one_of((parent or {}).get("properties", {}))
-            problems.setdefault(path, Problem(path, f"unknown field; allowed here: {allowed}"))
+            known = list((parent or {}).get("properties", {}))
+            hint = _nearest(str(loc[-1]), known)
+            did_you_mean = f"did you mean {hint}? " if hint else ""
+            problems.setdefault(
+                path, Problem(path, f"unknown field; {did_you_mean}allowed here: {_one_of(known)}")
+            )
             continue
         path, node, rest = _walk(loc)
         if rest and node is not None and node.get("x-kubernetes-int-or-string"):

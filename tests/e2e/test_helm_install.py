@@ -23,6 +23,7 @@ from tests.harness.repo import toolchain
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "cni-operator"
 CNI_NAMESPACE = "kube-system"
+CRD = "clusternetworks.cni-operator.io"
 BOOTSTRAP_TAINTS = [
     # What a brand-new node without a CNI carries: the kubelet reports NetworkPluginNotReady, the node lifecycle
     # controller taints not-ready (both effects), the route controller / cloud provider taints the others.
@@ -46,8 +47,17 @@ def helm(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess
     return res
 
 
+def crds_value(cluster) -> list[str]:
+    """`--set crds.enabled=false` when the ClusterNetwork CRD exists: it is shared by every test on this cluster
+    (applied by the harness, or owned by an earlier test's release), and a release takes over only a CRD it created
+    (tests/e2e/test_helm_crd_upgrade.py tests that path)."""
+    found = cluster.kubectl("get", "crd", CRD, "--ignore-not-found", "-o", "name", check=False).stdout.strip()
+    return ["--set", "crds.enabled=false"] if found else []
+
+
 def install(cluster, cleanup, release: str, namespace: str, *sets: str) -> subprocess.CompletedProcess:
-    args = ["install", release, str(CHART), "--namespace", namespace, "--set", f"peering.name={release}"]
+    args = ["install", release, str(CHART), "--namespace", namespace, "--set", f"peering.name={release}",
+            *crds_value(cluster)]
     for item in sets:
         args += ["--set", item]
     res = helm(cluster, *args)

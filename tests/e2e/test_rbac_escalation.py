@@ -44,11 +44,19 @@ def cni_role(cluster_type: str, name: str) -> dict:
     return role
 
 
+def crds_value(cluster) -> list[str]:
+    """`--set crds.enabled=false` when the ClusterNetwork CRD exists: shared by every test on this cluster, and a
+    release takes over only a CRD it created (tests/e2e/test_helm_crd_upgrade.py)."""
+    found = cluster.kubectl("get", "crd", "clusternetworks.cni-operator.io", "--ignore-not-found", "-o", "name",
+                            check=False).stdout.strip()
+    return ["--set", "crds.enabled=false"] if found else []
+
+
 def helm_install(cluster, cleanup, release: str, namespace: str, *sets: str) -> list[dict]:
     """`helm install` of the chart; the manifest helm created."""
     helm = str(toolchain.resolve("helm"))
     args = [helm, f"--kubeconfig={cluster.kubeconfig}", "install", release, str(CHART), "--namespace", namespace,
-            "--set", f"peering.name={release}"]
+            "--set", f"peering.name={release}", *crds_value(cluster)]
     for item in sets:
         args += ["--set", item]
     res = subprocess.run(args, check=False, capture_output=True, text=True, timeout=300, cwd=REPO)

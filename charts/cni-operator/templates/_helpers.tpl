@@ -132,3 +132,89 @@ it holds), which is its justification.
   verbs: {{ toJson .verbs }}
 {{- end }}
 {{- end -}}
+
+{{/* The ClusterNetwork CRD's name (crds/clusternetworks.yaml, generated from the API). */}}
+{{- define "cni-operator.crdName" -}}
+clusternetworks.cni-operator.io
+{{- end -}}
+
+{{/*
+"true" when the chart talks to a cluster (helm install/upgrade), "" for `helm template` and client dry runs, where
+lookup returns nothing: kube-system exists on every cluster.
+*/}}
+{{- define "cni-operator.connected" -}}
+{{- if lookup "v1" "Namespace" "" "kube-system" }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Fails the render, with the commands that fix it, when the ClusterNetwork CRD exists and is not this release's: Helm
+refuses to take over an object without its ownership metadata, and its own error names the missing keys but not
+what to run. This is the case of every release of chart 0.1.0, which installed the CRD from crds/ (so `helm
+upgrade` never changed it), and of a CRD applied with kubectl from the bundles.
+*/}}
+{{- define "cni-operator.crdOwnershipGuard" -}}
+{{- $name := include "cni-operator.crdName" . -}}
+{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" $name -}}
+{{- if $crd -}}
+{{- $labels := $crd.metadata.labels | default dict -}}
+{{- $annotations := $crd.metadata.annotations | default dict -}}
+{{- $owner := get $annotations "meta.helm.sh/release-name" -}}
+{{- $ownerNamespace := get $annotations "meta.helm.sh/release-namespace" -}}
+{{- $helm := eq (get $labels "app.kubernetes.io/managed-by") "Helm" -}}
+{{- if and $helm $owner (or (ne $owner .Release.Name) (ne $ownerNamespace .Release.Namespace)) -}}
+{{- fail (printf "crds.enabled=true, but the CRD %s belongs to the Helm release %s in namespace %s, and one release owns it. Install this release with --set crds.enabled=false (it then uses that CRD as it is)." $name $owner $ownerNamespace) -}}
+{{- else if not (and $helm $owner) -}}
+{{- fail (printf `crds.enabled=true, but the CRD %[1]s on this cluster was not created by Helm for this release (an earlier chart installed it from crds/, which helm upgrade never updates, or kubectl applied it from manifests/install*.yaml), and Helm does not take over such an object. Hand it to this release once, then run the same helm command again (it then updates the CRD):
+  kubectl label crd %[1]s app.kubernetes.io/managed-by=Helm --overwrite
+  kubectl annotate crd %[1]s meta.helm.sh/release-name=%[2]s meta.helm.sh/release-namespace=%[3]s --overwrite
+Or leave the CRD to kubectl with --set crds.enabled=false (docs/install.md, "Upgrading").` $name .Release.Name .Release.Namespace) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the ClusterNetwork object must be created by a post-install hook: on a cluster without its CRD, the CRD
+is in this very release, and Helm maps every object of a release to an API type before it creates any, so the
+object cannot be part of the release's manifest. The hook runs once the CRD exists; the object carries the
+release's ownership metadata, so the next upgrade takes it into the release.
+*/}}
+{{- define "cni-operator.clusterNetworkViaHook" -}}
+{{- if and (include "cni-operator.crdsEnabled" .) (include "cni-operator.connected" .) -}}
+{{- if not (lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" (include "cni-operator.crdName" .)) -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+crds.enabled and crds.keep, "true" or "". Both default to true also when `crds` is missing from the values: an
+upgrade with --reuse-values from chart 0.1.0 reuses that release's values, which have no `crds` key.
+*/}}
+{{- define "cni-operator.crdsEnabled" -}}
+{{- $crds := .Values.crds | default dict -}}
+{{- if ternary $crds.enabled true (hasKey $crds "enabled") }}true{{ end -}}
+{{- end -}}
+{{- define "cni-operator.crdsKeep" -}}
+{{- $crds := .Values.crds | default dict -}}
+{{- if ternary $crds.keep true (hasKey $crds "keep") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The live ClusterNetwork `default` as JSON when this upgrade is the one that takes it into the release: a post-install
+hook created it (cni-operator.clusterNetworkViaHook) at the revision before this one. Helm applies no change to an
+object it takes over (its patch is the new manifest against itself), so that upgrade records the live spec, and the
+next one applies clusterNetwork.spec against it. Empty otherwise.
+*/}}
+{{- define "cni-operator.clusterNetworkTakeover" -}}
+{{- if and .Release.IsUpgrade (include "cni-operator.connected" .) -}}
+{{- /* Only where the CRD exists: lookup of a kind the API server does not serve is an error, not empty. */ -}}
+{{- if lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" (include "cni-operator.crdName" .) -}}
+{{- $live := lookup "cni-operator.io/v1alpha1" "ClusterNetwork" "" "default" | default dict -}}
+{{- $annotations := ($live.metadata | default dict).annotations | default dict -}}
+{{- $createdAt := get $annotations "cni-operator.io/created-by-hook-at-revision" -}}
+{{- if and $createdAt (eq (atoi $createdAt) (sub .Release.Revision 1 | int)) -}}
+{{- toJson $live -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
