@@ -50,7 +50,7 @@ demo-stop:
 bench: venv tools
 	@$(PY) -m bench.run
 
-# Regenerate everything derived from the API models and the catalog: the CRD, docs/api.md, the chart's CRD copy,
+# Regenerate everything derived from the API models and the catalog: the CRD, docs/api.md, the chart's templated CRD,
 # the chart's RBAC files for the CNI (hack/cni_rbac.py, run by gen-bundle.py) and the bundles.
 crd: venv
 	@$(VENV)/bin/cni-operator crd > crds/clusternetworks.yaml

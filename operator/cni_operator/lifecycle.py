@@ -183,8 +183,8 @@ async def _wait_for_crd(kube: Kube, health: probes.Health, stop: _Stop, log: log
                 log.info("the ClusterNetwork CRD %s is served: serving ClusterNetworks", CRD_NAME)
             return crd["metadata"]["uid"]
         if problem != said:
-            hint = "; install it with kubectl apply --server-side -f crds/clusternetworks.yaml, or the chart's crds/" \
-                if crd is None else ""
+            hint = ("; install it with kubectl apply --server-side -f crds/clusternetworks.yaml, or helm upgrade the "
+                    "chart (crds.enabled=true)") if crd is None else ""
             log.warning("%s; waiting for it (/healthz answers 503 meanwhile)%s", problem, hint)
             said = problem
         if await stop.sleep(CRD_POLL_SECONDS):

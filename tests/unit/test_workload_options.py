@@ -73,11 +73,13 @@ def test_the_denylist_covers_every_env_the_templates_set_from_a_spec_field():
 
     changed = [
         ({"clusterType": "mks"}, {"clusterType": "mks", "mtu": 1400, "canal": {
-            "iface": "eth1", "masquerade": False, "iptablesBackend": "NFT", "logSeverity": "Debug"}}),
+            "iface": "eth1", "masquerade": False, "iptablesBackend": "NFT", "logSeverity": "Debug",
+            "felixPrometheusMetricsEnabled": True, "felixPrometheusMetricsPort": 9191}}),
         ({"clusterType": "eks"}, {"clusterType": "eks", "mtu": 1400, "cni": {"version": "v1.22.4"}, "awsVpcCni": {
             "warmENITarget": 2, "warmIPTarget": 3, "minimumIPTarget": 4, "warmPrefixTarget": 2,
             "enablePrefixDelegation": True, "externalSNAT": True, "customNetworking": True,
-            "eniConfigLabelDef": "a/b", "enablePodENI": True}}),
+            "eniConfigLabelDef": "a/b", "enablePodENI": True, "enableIPv6": True, "disableMetrics": True,
+            "disableIntrospection": True}}),
     ]
     for before, after in changed:
         old, new = env_of(before), env_of(after)
