@@ -206,8 +206,11 @@ def test_fresh_install_creates_crd_and_clusternetwork_and_upgrades_take_them_ove
     cluster.kubectl("delete", "crd", CRD, "--ignore-not-found", "--timeout=120s")
     release = unique_name("fresh")
     cleanup.add(helm, cluster, "uninstall", release, "--namespace", namespace, "--ignore-not-found", check=False)
+    # --wait: Helm then runs the post-install hook only once the CRD is Established; without it the hook's object
+    # can meet an API server that does not serve the kind yet ("no matches for kind", seen in CI). docs/install.md.
     out = helm(cluster, "install", release, str(CHART), "--namespace", namespace, "--set", f"peering.name={release}",
-               "--set", "clusterNetwork.create=true", "--set", "clusterNetwork.spec.clusterType=imported")
+               "--set", "clusterNetwork.create=true", "--set", "clusterNetwork.spec.clusterType=imported",
+               "--wait", "--timeout", "180s")
     assert "STATUS: deployed" in out.stdout
 
     crd = live_crd(cluster)

@@ -8,6 +8,7 @@ apply of the same CRD fail or wait.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -38,7 +39,11 @@ def _crds(cluster: Cluster, which: tuple[str, ...]) -> list[dict]:
     """The CRDs `kubectl get WHICH` names: a label selector (`-l ...`) or a manifest (`-f FILE`, its other kinds
     left out); those not there are left out."""
     if which[0] == "-f":
-        items = cluster.get_json(*which, "--ignore-not-found")["items"]
+        # With --ignore-not-found kubectl prints nothing when none of the file's objects is left, and the object
+        # itself, not a List, when one is.
+        out = cluster.kubectl("get", *which, "--ignore-not-found", "-o", "json").stdout
+        found = json.loads(out) if out.strip() else {"items": []}
+        items = found.get("items", [found])
         return [i for i in items if i["kind"] == "CustomResourceDefinition"]
     return cluster.get_json("crd", *which)["items"]
 
