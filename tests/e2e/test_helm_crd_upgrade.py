@@ -28,6 +28,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from tests.harness.cleanup import unique_name
+from tests.harness.helm import helm
 from tests.harness.repo import toolchain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,14 +37,6 @@ OLD_CHART = Path(__file__).resolve().parent / "fixtures" / "cni-operator-0.1.0.t
 CRD = "clusternetworks.cni-operator.io"
 CRD_FILE = REPO / "crds" / "clusternetworks.yaml"
 PROBE = "e2eProbe"  # a spec field only the "newer chart" of the test has
-
-
-def helm(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(toolchain.resolve("helm")), f"--kubeconfig={cluster.kubeconfig}", *args]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, cwd=REPO)
-    if check and res.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res
 
 
 def old_chart_crd() -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.harness.helm import helm
 from tests.harness.repo import toolchain
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,14 +38,6 @@ BOOTSTRAP_TAINTS = [
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def helm(cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(toolchain.resolve("helm")), f"--kubeconfig={cluster.kubeconfig}", *args]
-    res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, cwd=REPO)
-    if check and res.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res
 
 
 def crds_value(cluster) -> list[str]:

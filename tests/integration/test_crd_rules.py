@@ -14,8 +14,9 @@ import uuid
 
 import pytest
 import yaml
-from cni_operator.schema import crd
 from cni_operator.validation import validate_object
+
+from tests.harness.crd_rules import crd_under_group
 
 pytestmark = pytest.mark.k8s
 
@@ -24,16 +25,7 @@ GROUP = f"cel{uuid.uuid4().hex[:6]}.cni-operator.io"
 
 @pytest.fixture(scope="module")
 def installed(cluster):
-    body = crd.crd()
-    body["metadata"]["name"] = f"clusternetworks.{GROUP}"
-    body["spec"]["group"] = GROUP
-    body["spec"]["names"]["shortNames"] = []
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(body))
-    try:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/clusternetworks.{GROUP}", "--timeout=60s")
-        yield cluster
-    finally:
-        cluster.kubectl("delete", "crd", f"clusternetworks.{GROUP}", "--wait=false", check=False)
+    yield from crd_under_group(cluster, GROUP)
 
 
 def manifest(spec: dict, name: str = "default") -> str:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cni_operator.schema import crd
+
+from tests.harness.crd_rules import crd_under_group
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from workload_cases import INVALID, VALID
@@ -30,16 +31,7 @@ ADMISSION_FIELD = {"container-of-other-provider": "spec.workloads.containers",
 
 @pytest.fixture(scope="module")
 def installed(cluster):
-    body = crd.crd()
-    body["metadata"]["name"] = f"clusternetworks.{GROUP}"
-    body["spec"]["group"] = GROUP
-    body["spec"]["names"]["shortNames"] = []
-    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(body))
-    try:
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/clusternetworks.{GROUP}", "--timeout=60s")
-        yield cluster
-    finally:
-        cluster.kubectl("delete", "crd", f"clusternetworks.{GROUP}", "--wait=false", check=False)
+    yield from crd_under_group(cluster, GROUP)
 
 
 def dry_run(cluster, spec: dict):

@@ -59,16 +59,6 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
                           cwd=REPO, check=False)
 
 
-@pytest.fixture
-def write(tmp_path):
-    def _write(text: str, name: str = "cr.yaml") -> str:
-        path = tmp_path / name
-        path.write_text(text)
-        return str(path)
-
-    return _write
-
-
 def assert_no_traceback(result: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 

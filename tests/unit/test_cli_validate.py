@@ -12,16 +12,6 @@ from test_cli import INVALID, MKS, assert_no_traceback, cli
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def write(tmp_path):
-    def _write(text: str, name: str = "cr.yaml") -> str:
-        path = tmp_path / name
-        path.write_text(text)
-        return str(path)
-
-    return _write
-
-
 def test_validate_a_zero_touch_bundle_checks_its_clusternetwork_and_skips_the_rest():
     """The bundles are CRDs, RBAC, a Deployment and one ClusterNetwork: only the last is checked, the rest counted."""
     bundle = REPO / "manifests" / "install-mks.yaml"
