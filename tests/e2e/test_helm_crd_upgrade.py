@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes.client.exceptions import ApiException
 
 from tests.harness.cleanup import unique_name
+from tests.harness.clusternetwork import find_clusternetwork
 from tests.harness.helm import helm
 from tests.harness.repo import toolchain
 
@@ -74,12 +74,7 @@ def live_crd(cluster) -> dict:
 
 
 def cnet(cluster) -> dict | None:
-    try:
-        return cluster.custom.get_cluster_custom_object("cni-operator.io", "v1alpha1", "clusternetworks", "default")
-    except ApiException as e:
-        if e.status == 404:
-            return None
-        raise
+    return find_clusternetwork(cluster)
 
 
 def restore_crd(cluster) -> None:

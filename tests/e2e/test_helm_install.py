@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.harness.clusternetwork import find_clusternetwork
 from tests.harness.helm import helm
 from tests.harness.repo import toolchain
 
@@ -173,15 +174,8 @@ def test_helm_release_never_touches_the_cni(cluster, cleanup, namespace):
 
 
 def test_helm_install_creates_the_clusternetwork_and_uninstall_keeps_it(cluster, cleanup, namespace):
-    from kubernetes.client.exceptions import ApiException
-
     def existing():
-        try:
-            return cluster.custom.get_cluster_custom_object("cni-operator.io", "v1alpha1", "clusternetworks", "default")
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        return find_clusternetwork(cluster)
 
     if existing() is not None:
         pytest.skip("ClusterNetwork `default` exists already (held by another test); it is a singleton")

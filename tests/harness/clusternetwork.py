@@ -22,6 +22,18 @@ def apply_clusternetwork(cluster: Cluster, spec: dict, name: str = "default") ->
     return cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc), check=False)
 
 
+def find_clusternetwork(cluster: Cluster) -> dict | None:
+    """The ClusterNetwork `default` from the API, or None when it does not exist (any other error raises)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return cluster.custom.get_cluster_custom_object("cni-operator.io", "v1alpha1", "clusternetworks", "default")
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
 def get_clusternetwork(cluster: Cluster) -> dict:
     """The ClusterNetwork `default`, or {} when there is none."""
     out = cluster.kubectl("get", "cnet", "default", "-o", "json", check=False)
