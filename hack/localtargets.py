@@ -22,6 +22,7 @@ import base64
 import json
 import re
 import shutil
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -111,16 +112,16 @@ def wipe_etcd_prefix(etcd_url: str, name: str) -> None:
 # --------------------------------------------------------------------------------------------------- start / stop
 
 
-def start(name: str, etcd_url: str, nodes: int) -> dict:
-    """Start target NAME afresh against the shared etcd; returns its state. A failure stops what it started, keeps
-    its logs and raises ClusterError naming the component and the log."""
+def start(name: str, etcd_url: str, nodes: int, ports: list[int]) -> dict:
+    """Start target NAME afresh against the shared etcd, its components on PORTS (see PORTED); returns its state.
+    A failure stops what it started, keeps its logs and raises ClusterError naming the component and the log."""
     t0 = time.monotonic()
     paths = paths_for(name)
     paths.root.mkdir(parents=True, exist_ok=True)
     launcher = lc.Launcher(nodes, paths=paths)
     bins = {c: launcher.binary(c) for c in (*TARGET_COMPONENTS, "kubectl")}
     stages = lc.kwok_configs()
-    launcher.ports = dict(zip(PORTED, free_ports(len(PORTED), taken_ports()), strict=True))
+    launcher.ports = dict(zip(PORTED, ports, strict=True))
     wipe_etcd_prefix(etcd_url, name)
     state = launcher.prepare(bins, stages)
     state.update(name=name, components=list(TARGET_COMPONENTS), etcd=etcd_url, etcd_prefix=etcd_prefix(name))
@@ -143,6 +144,32 @@ def start(name: str, etcd_url: str, nodes: int) -> dict:
     return state
 
 
+def start_all(to_start: list[str], etcd_url: str, nodes: int) -> None:
+    """Start the targets TO_START at once, one thread each: most of a start is waiting (for an API server to be
+    ready, for kwok to make nodes Ready), and the waits overlap. Ports are handed out first, so no two collide.
+    Raises one ClusterError for every target that failed; the others are up."""
+    taken = taken_ports()
+    ports = {}
+    for name in to_start:
+        ports[name] = free_ports(len(PORTED), taken)
+        taken |= set(ports[name])
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str) -> None:
+        try:
+            start(name, etcd_url, nodes, ports[name])
+        except BaseException as e:  # noqa: BLE001 - reported below, after every thread is done
+            errors[name] = e
+
+    threads = [threading.Thread(target=run, args=(name,), name=f"start-{name}") for name in to_start]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise lc.ClusterError("\n".join(str(errors[name]) for name in to_start if name in errors))
+
+
 def stop(name: str) -> None:
     """Stop target NAME's processes and remove its state (its etcd keys go when it is started again)."""
     paths = paths_for(name)
@@ -159,6 +186,7 @@ def up(count: int, nodes: int) -> None:
     A healthy target is kept (nodes added up to NODES, kwok restarted if its stage files changed); one that is not is
     stopped and started afresh. Targets beyond COUNT are left as they are."""
     etcd_url = management_etcd_url()
+    to_start = []
     for name in names(count):
         paths = paths_for(name)
         healthy, why = lc.health(paths)
@@ -175,7 +203,9 @@ def up(count: int, nodes: int) -> None:
         if paths.root.exists():
             lc.log(f"{name}: {why}; starting it afresh")
             stop(name)
-        start(name, etcd_url, nodes)
+        to_start.append(name)
+    if to_start:
+        start_all(to_start, etcd_url, nodes)
     others = [n for n in existing() if n not in names(count)]
     if others:
         lc.log(f"kept target(s) {', '.join(others)} although {count} were asked for; `down` stops everything")

@@ -106,7 +106,8 @@ def connect_targets(minimum: int) -> list[Target]:
         raise TargetsUnavailable(f"the fleet tier needs this checkout's local substrate (it stops and restarts the "
                                  f"targets' API servers), not {KUBECONFIG_ENV}; unset it and {START_HINT}")
     targets = local_targets()
-    unhealthy = [f"{t.name} ({why})" for t in targets if not (why := localcluster.health(t.paths))[0]]
+    health = {t.name: localcluster.health(t.paths) for t in targets}
+    unhealthy = [f"{name} ({why})" for name, (ok, why) in health.items() if not ok]
     if unhealthy:
         raise TargetsUnavailable(f"target(s) not healthy: {', '.join(unhealthy)}; `python3 hack/localcluster.py up "
                                  f"--targets {max(minimum, len(targets))}` starts them afresh")
