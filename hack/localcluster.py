@@ -879,7 +879,9 @@ def write_env(state: dict) -> None:
 
 def cmd_up(nodes: int, apiserver_port: int, targets: int = 0) -> int:
     cmd_up_management(nodes, apiserver_port)
-    if targets:
+    if not targets and localtargets().existing():
+        localtargets().up(0, nodes)  # says which targets run and are kept
+    elif targets:
         t0 = time.monotonic()
         localtargets().up(targets, nodes)
         log(f"{targets} target(s) up in {time.monotonic() - t0:.1f}s; their kubeconfigs: "

@@ -208,7 +208,7 @@ def up(count: int, nodes: int) -> None:
         start_all(to_start, etcd_url, nodes)
     others = [n for n in existing() if n not in names(count)]
     if others:
-        lc.log(f"kept target(s) {', '.join(others)} although {count} were asked for; `down` stops everything")
+        lc.log(f"target(s) {', '.join(others)} kept running ({count} asked for); `down` stops everything")
 
 
 # ------------------------------------------------------------------------------------------------- status, restart
