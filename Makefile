@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 NODES ?= 3
+TARGETS ?= 0
 
 .PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop bench crd lint clean
 
@@ -14,6 +15,7 @@ help:
 	@echo "make venv        .venv with the package, the cni-operator command and the dev tools"
 	@echo "make tools       build (or reuse) the control plane binaries under ~/.cache/cni-operator/bin"
 	@echo "make cluster-up  start the local control plane (NODES=$(NODES)); admin kubeconfig in .cluster/kubeconfig"
+	@echo "                 TARGETS=3 make cluster-up: also fleet targets t1..t3 (.cluster/targets/<name>/kubeconfig)"
 	@echo "make cluster-down stop it and remove its state"
 	@echo "make bench       benchmarks -> BENCHMARKS.md"
 
@@ -30,7 +32,7 @@ tools:
 	@$(PYTHON) hack/toolchain.py build
 
 cluster-up: venv tools
-	@$(PY) hack/localcluster.py up --nodes $(NODES)
+	@$(PY) hack/localcluster.py up --nodes $(NODES) --targets $(TARGETS)
 
 cluster-down:
 	@$(PYTHON) hack/localcluster.py down

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """The local Kubernetes control plane for tests and the demo: real binaries, fake (kwok) nodes, loopback only.
 
-    localcluster.py up [--nodes N] [--apiserver-port P]   start (or reuse) the cluster; returns when it is usable.
+    localcluster.py up [--nodes N] [--apiserver-port P] [--targets T]
+                                                          start (or reuse) the cluster; returns when it is usable.
                                                           A running cluster gets at least N fake nodes: nodes beyond
                                                           N (added with `nodes`) are kept, never removed; its kwok is
-                                                          restarted if the stage files changed since it started
-    localcluster.py down                                  stop exactly the processes `up` started, remove .cluster/
+                                                          restarted if the stage files changed since it started.
+                                                          --targets T: also fleet targets t1..tT, each a control plane
+                                                          of its own with N fake nodes (hack/localtargets.py)
+    localcluster.py down                                  stop exactly the processes `up` started (targets too),
+                                                          remove .cluster/
     localcluster.py status                                exit 0 if up and healthy, print what runs where
     localcluster.py env                                   (re)write .cluster/env (`up` does too) and print its path
     localcluster.py nodes N                               scale the fake nodes to N (adds or removes)
-    localcluster.py restart COMPONENT [--kill] [--down S] stop one component and start it again, same flags/ports
+    localcluster.py restart COMPONENT [--kill] [--down S] [--target NAME]
+                                                          stop one component (of target NAME) and start it again,
+                                                          same flags/ports
     localcluster.py kubeconfig-for-sa NAMESPACE NAME OUT  mint a ServiceAccount kubeconfig (TokenRequest API)
 
 What runs (all on 127.0.0.1, free ports): etcd, kube-apiserver (RBAC+Node authz, audit log), kube-controller-manager,
@@ -93,7 +99,11 @@ def log(msg: str) -> None:
 
 @dataclass
 class Paths:
+    """Where one control plane keeps its state, and the name its certificates and kubeconfigs carry: the management
+    cluster's (P) or a fleet target's (hack/localtargets.py)."""
+
     root: Path
+    name: str = CLUSTER_NAME
 
     @property
     def pki(self) -> Path:
@@ -130,15 +140,15 @@ class Paths:
 P = Paths(STATE)
 
 
-def read_state() -> dict | None:
+def read_state(paths: Paths | None = None) -> dict | None:
     try:
-        return json.loads(P.state.read_text())
+        return json.loads((paths or P).state.read_text())
     except (OSError, ValueError):
         return None
 
 
-def write_state(state: dict) -> None:
-    P.state.write_text(json.dumps(state, indent=2) + "\n")
+def write_state(state: dict, paths: Paths | None = None) -> None:
+    (paths or P).state.write_text(json.dumps(state, indent=2) + "\n")
 
 
 # ------------------------------------------------------------------------------------------------ process handling
@@ -154,10 +164,10 @@ def _proc_start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def read_pids() -> list[tuple[str, int, str]]:
+def read_pids(paths: Paths | None = None) -> list[tuple[str, int, str]]:
     out = []
     try:
-        for line in P.pids.read_text().splitlines():
+        for line in (paths or P).pids.read_text().splitlines():
             parts = line.split()
             if len(parts) == 3:
                 out.append((parts[0], int(parts[1]), parts[2]))
@@ -166,8 +176,8 @@ def read_pids() -> list[tuple[str, int, str]]:
     return out
 
 
-def record_pid(component: str, pid: int) -> None:
-    with open(P.pids, "a") as f:
+def record_pid(component: str, pid: int, paths: Paths | None = None) -> None:
+    with open((paths or P).pids, "a") as f:
         f.write(f"{component} {pid} {_proc_start_time(pid)}\n")
 
 
@@ -201,6 +211,7 @@ def _stop_tier(entries: list[tuple[str, int, str]]) -> None:
     for c, pid, _ in alive:
         try:
             os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)  # one a fault test froze (SIGSTOP) handles SIGTERM only once it runs
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + STOP_GRACE_S
@@ -244,9 +255,9 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def log_tail(component: str, n: int = 5) -> str:
+def log_tail(component: str, n: int = 5, paths: Paths | None = None) -> str:
     try:
-        lines = (P.logs / f"{component}.log").read_text(errors="replace").splitlines()
+        lines = ((paths or P).logs / f"{component}.log").read_text(errors="replace").splitlines()
     except OSError:
         return ""
     return "\n".join("   | " + line[:300] for line in lines[-n:])
@@ -261,8 +272,7 @@ def _openssl(*args: str) -> None:
         raise ClusterError(f"openssl {args[0]} failed: {res.stderr.strip()}")
 
 
-def _ca(name: str, subject: str) -> None:
-    pki = P.pki
+def _ca(name: str, subject: str, pki: Path) -> None:
     _openssl(
         "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-keyout", str(pki / f"{name}.key"), "-out", str(pki / f"{name}.crt"), "-days", "3650", "-subj", subject,
@@ -270,9 +280,8 @@ def _ca(name: str, subject: str) -> None:
     )  # fmt: skip
 
 
-def _leaf(name: str, subject: str, ext: list[str], ca: str = "ca") -> None:
+def _leaf(name: str, subject: str, ext: list[str], pki: Path, ca: str = "ca") -> None:
     """An EC P-256 key and a certificate signed by CA (EC keys: generating them is instant, unlike RSA)."""
-    pki = P.pki
     _openssl(
         "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
         "-keyout", str(pki / f"{name}.key"), "-out", str(pki / f"{name}.crt"),
@@ -282,30 +291,33 @@ def _leaf(name: str, subject: str, ext: list[str], ca: str = "ca") -> None:
     )  # fmt: skip
 
 
-def generate_pki() -> None:
+def generate_pki(paths: Paths | None = None) -> None:
+    """A CA of the cluster's own, the API server's certificate, the client certificates, the front-proxy CA and the
+    ServiceAccount signing key, in PATHS.pki (the management cluster's by default)."""
+    paths = paths or P
     if not shutilwhich("openssl"):
         raise ClusterError(
             "the openssl command is needed to generate the cluster certificates; install openssl."
         )
-    pki = P.pki
+    pki = paths.pki
     pki.mkdir(parents=True, exist_ok=True)
-    _ca("ca", f"/CN={CLUSTER_NAME}-ca")
+    _ca("ca", f"/CN={paths.name}-ca", pki)
     sans = ",".join(
         [f"IP:{HOST}", "IP:10.96.0.1", "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
          "DNS:kubernetes.default.svc", "DNS:kubernetes.default.svc.cluster.local"]
     )  # fmt: skip
-    _leaf("apiserver", "/CN=kube-apiserver", [f"subjectAltName={sans}", "extendedKeyUsage=serverAuth"])
+    _leaf("apiserver", "/CN=kube-apiserver", [f"subjectAltName={sans}", "extendedKeyUsage=serverAuth"], pki)
     client = ["extendedKeyUsage=clientAuth"]
     # Identities: the admin is in system:masters; kcm and scheduler use the users the bootstrap RBAC roles bind;
     # kwok plays every kubelet, so it gets system:masters under its own name (the audit log tells them apart).
-    _leaf("admin", "/O=system:masters/CN=kubernetes-admin", client)
-    _leaf("kube-controller-manager", "/CN=system:kube-controller-manager", client)
-    _leaf("kube-scheduler", "/CN=system:kube-scheduler", client)
-    _leaf("kwok", "/O=system:masters/CN=kwok-controller", client)
+    _leaf("admin", "/O=system:masters/CN=kubernetes-admin", client, pki)
+    _leaf("kube-controller-manager", "/CN=system:kube-controller-manager", client, pki)
+    _leaf("kube-scheduler", "/CN=system:kube-scheduler", client, pki)
+    _leaf("kwok", "/O=system:masters/CN=kwok-controller", client, pki)
     # The front proxy (aggregation layer), as in a kubeadm cluster: without its CA in the
     # extension-apiserver-authentication ConfigMap, kcm and the scheduler log an error every few seconds.
-    _ca("front-proxy-ca", f"/CN={CLUSTER_NAME}-front-proxy-ca")
-    _leaf("front-proxy-client", "/CN=front-proxy-client", client, ca="front-proxy-ca")
+    _ca("front-proxy-ca", f"/CN={paths.name}-front-proxy-ca", pki)
+    _leaf("front-proxy-client", "/CN=front-proxy-client", client, pki, ca="front-proxy-ca")
     # Service-account token signing key (the apiserver signs, kcm signs legacy token secrets, both verify).
     _openssl(
         "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(pki / "sa.key")
@@ -324,8 +336,11 @@ def _b64(path: Path) -> str:
 
 
 def kubeconfig_text(server: str, user: str, *, cert: Path | None = None, key: Path | None = None,
-                    token: str | None = None, namespace: str | None = None) -> str:  # fmt: skip
-    """A self-contained kubeconfig (everything inlined, so it can be copied anywhere)."""
+                    token: str | None = None, namespace: str | None = None,
+                    paths: Paths | None = None) -> str:  # fmt: skip
+    """A self-contained kubeconfig (everything inlined, so it can be copied anywhere) for the cluster of PATHS."""
+    paths = paths or P
+    name = paths.name
     if token:
         user_fields = f"    token: {token}\n"
     else:
@@ -334,11 +349,11 @@ def kubeconfig_text(server: str, user: str, *, cert: Path | None = None, key: Pa
     ns = f"\n    namespace: {namespace}" if namespace else ""
     return (
         "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: {CLUSTER_NAME}\n  cluster:\n    server: {server}\n"
-        f"    certificate-authority-data: {_b64(P.pki / 'ca.crt')}\n"
+        f"clusters:\n- name: {name}\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {_b64(paths.pki / 'ca.crt')}\n"
         f"users:\n- name: {user}\n  user:\n{user_fields}"
-        f"contexts:\n- name: {user}@{CLUSTER_NAME}\n  context:\n    cluster: {CLUSTER_NAME}\n    user: {user}{ns}\n"
-        f"current-context: {user}@{CLUSTER_NAME}\n"
+        f"contexts:\n- name: {user}@{name}\n  context:\n    cluster: {name}\n    user: {user}{ns}\n"
+        f"current-context: {user}@{name}\n"
     )
 
 
@@ -355,10 +370,11 @@ def write_private(path: Path, text: str) -> None:
 class Api:
     """Just enough of a Kubernetes client over urllib, authenticated with the admin client certificate."""
 
-    def __init__(self, server: str):
+    def __init__(self, server: str, paths: Paths | None = None):
+        pki = (paths or P).pki
         self.server = server
-        self.ctx = ssl.create_default_context(cafile=str(P.pki / "ca.crt"))
-        self.ctx.load_cert_chain(str(P.pki / "admin.crt"), str(P.pki / "admin.key"))
+        self.ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        self.ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
 
     def request(self, method: str, path: str, body: dict | None = None, *, timeout: float = 10,
                 content_type: str = "application/json") -> tuple[int, dict | str]:  # fmt: skip
@@ -492,13 +508,23 @@ def grow_nodes(api: Api, at_least: int) -> int:
 
 
 class Launcher:
-    def __init__(self, nodes: int, apiserver_port: int = 0):
+    """Starts the components of one control plane in PATHS (the management cluster's by default) and records them in
+    its pids file. start() runs the whole management cluster; hack/localtargets.py starts a target's API server,
+    controller manager, scheduler and kwok with the same pieces against the management cluster's etcd."""
+
+    def __init__(self, nodes: int, apiserver_port: int = 0, paths: Paths | None = None):
         self.nodes = nodes
         self.apiserver_port = apiserver_port
+        self.paths = paths or P
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
 
     # -- helpers
+    @property
+    def label(self) -> str:
+        """What the progress lines start with: nothing for the management cluster, "t1: " for a target."""
+        return "" if self.paths is P else f"{self.paths.root.name}: "
+
     def binary(self, name: str) -> str:
         p = toolchain.resolve(name)
         if not p.is_file():
@@ -508,24 +534,25 @@ class Launcher:
         return str(p)
 
     def spawn(self, component: str, args: list[str], env: dict | None = None) -> None:
-        P.logs.mkdir(parents=True, exist_ok=True)
+        logs = self.paths.logs
+        logs.mkdir(parents=True, exist_ok=True)
         # Never leak the caller's KUBECONFIG into a component: each gets its own explicit flags.
         full_env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         full_env.update(env or {})
         # A session of its own: the cluster outlives `up`, and a Ctrl-C in the caller's terminal does not reach it.
-        with open(P.logs / f"{component}.log", "ab") as logf:
+        with open(logs / f"{component}.log", "ab") as logf:
             proc = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=full_env,
-                cwd=P.root, start_new_session=True,
+                cwd=self.paths.root, start_new_session=True,
             )  # fmt: skip
         self.procs[component] = proc
-        record_pid(component, proc.pid)
+        record_pid(component, proc.pid, self.paths)
 
     def check_alive(self) -> None:
         for component, proc in self.procs.items():
             rc = proc.poll()
             if rc is not None:
-                tail = log_tail(component) or "   | (the log is empty)"
+                tail = log_tail(component, paths=self.paths) or "   | (the log is empty)"
                 clash = "address already in use" in tail
                 what = (
                     "could not bind its port (port clash)"
@@ -533,7 +560,7 @@ class Launcher:
                     else f"exited during start (exit code {rc})"
                 )
                 raise ClusterError(
-                    f"{component} {what}; see {P.logs / (component + '.log')}\n{tail}\n"
+                    f"{component} {what}; see {self.paths.logs / (component + '.log')}\n{tail}\n"
                     + (
                         "Run `make cluster-up` again to pick other free ports."
                         if clash
@@ -548,7 +575,7 @@ class Launcher:
             if check():
                 return
             if time.monotonic() > deadline:
-                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {P.logs}")
+                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}; logs in {self.paths.logs}")
             time.sleep(0.2)
 
     # -- components
@@ -569,25 +596,7 @@ class Launcher:
             "kube-controller-manager": free_port(),
             "kube-scheduler": free_port(),
         }
-        generate_pki()
-        server = f"https://{HOST}:{self.ports['kube-apiserver']}"
-        pki = P.pki
-        for name in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
-            path = P.kubeconfig if name == "admin" else P.component_kubeconfig(name)
-            write_private(
-                path, kubeconfig_text(server, name, cert=pki / f"{name}.crt", key=pki / f"{name}.key")
-            )
-        (P.root / "audit-policy.yaml").write_text(AUDIT_POLICY)
-        state = {
-            "server": server,
-            "ports": self.ports,
-            "nodes": self.nodes,
-            "kubeconfig": str(P.kubeconfig),
-            "audit_log": str(P.audit_log),
-            "binaries": bins,
-            "kwok_config": configs_fingerprint(kwok_stage_files),
-        }
-        write_state(state)
+        state = self.prepare(bins, kwok_stage_files)
 
         etcd_url = f"http://{HOST}:{self.ports['etcd']}"
         peer_url = f"http://{HOST}:{self.ports['etcd-peer']}"
@@ -601,7 +610,39 @@ class Launcher:
         ])  # fmt: skip
         self.wait("etcd /health", lambda: '"health":"true"' in _get(etcd_url + "/health")[1], 30)
         log(f"etcd ready on {etcd_url} ({time.monotonic() - t0:.1f}s)")
+        self.start_apiserver(bins, etcd_url)
+        log(f"kube-apiserver ready on {state['server']} ({time.monotonic() - t0:.1f}s)")
+        self.start_clients(bins, kwok_stage_files)
+        self.wait_usable(t0)
+        return state
 
+    def prepare(self, bins: dict, kwok_stage_files: list[Path]) -> dict:
+        """Certificates, the components' kubeconfigs, the audit policy and state.json for self.ports."""
+        paths = self.paths
+        generate_pki(paths)
+        server = f"https://{HOST}:{self.ports['kube-apiserver']}"
+        for name in ("admin", "kube-controller-manager", "kube-scheduler", "kwok"):
+            path = paths.kubeconfig if name == "admin" else paths.component_kubeconfig(name)
+            write_private(path, kubeconfig_text(server, name, cert=paths.pki / f"{name}.crt",
+                                                key=paths.pki / f"{name}.key", paths=paths))  # fmt: skip
+        (paths.root / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        state = {
+            "server": server,
+            "ports": self.ports,
+            "nodes": self.nodes,
+            "kubeconfig": str(paths.kubeconfig),
+            "audit_log": str(paths.audit_log),
+            "binaries": bins,
+            "kwok_config": configs_fingerprint(kwok_stage_files),
+        }
+        write_state(state, paths)
+        return state
+
+    def start_apiserver(self, bins: dict, etcd_url: str, extra: tuple[str, ...] = ()) -> None:
+        """kube-apiserver on self.ports['kube-apiserver'] with etcd at ETCD_URL (EXTRA flags appended); returns once
+        /readyz answers ok."""
+        pki, root = self.paths.pki, self.paths.root
+        server = f"https://{HOST}:{self.ports['kube-apiserver']}"
         self.spawn("kube-apiserver", [
             bins["kube-apiserver"],
             f"--etcd-servers={etcd_url}",
@@ -620,8 +661,8 @@ class Launcher:
             # The `kubernetes` Endpoints cannot hold a loopback address (validation rejects 127.0.0.0/8), so the
             # reconciler would only log errors; nothing here dials the in-cluster service.
             "--endpoint-reconciler-type=none",
-            f"--audit-policy-file={P.root / 'audit-policy.yaml'}",
-            f"--audit-log-path={P.audit_log}", "--audit-log-format=json",
+            f"--audit-policy-file={root / 'audit-policy.yaml'}",
+            f"--audit-log-path={self.paths.audit_log}", "--audit-log-format=json",
             # blocking: each event is written before the response, so a test sees it as soon as its call returns.
             "--audit-log-mode=blocking", "--audit-log-maxsize=200", "--audit-log-maxbackup=1",
             f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
@@ -631,14 +672,18 @@ class Launcher:
             f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
             "--profiling=false",
+            *extra,
         ])  # fmt: skip
-        self.api = Api(server)
+        self.api = Api(server, self.paths)
         ctx = self.api.ctx
         self.wait("kube-apiserver /readyz", lambda: _get(server + "/readyz", ctx)[0] == 200, 90)
-        log(f"kube-apiserver ready on {server} ({time.monotonic() - t0:.1f}s)")
+
+    def start_clients(self, bins: dict, kwok_stage_files: list[Path]) -> None:
+        """The controller manager, the scheduler and kwok (not waited for: wait_usable does)."""
+        pki = self.paths.pki
 
         def common(name: str, port: int) -> list[str]:
-            kc = P.component_kubeconfig(name)
+            kc = self.paths.component_kubeconfig(name)
             return [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
                     f"--bind-address={HOST}", f"--secure-port={port}", "--leader-elect=false", "--profiling=false"]  # fmt: skip
 
@@ -650,17 +695,20 @@ class Launcher:
             f"--service-account-private-key-file={pki / 'sa.key'}",
             f"--root-ca-file={pki / 'ca.crt'}",
             f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
-            f"--cluster-name={CLUSTER_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--cluster-name={self.paths.name}", f"--service-cluster-ip-range={SERVICE_CIDR}",
         ])  # fmt: skip
         self.spawn("kube-scheduler", [
             bins["kube-scheduler"], *common("kube-scheduler", self.ports["kube-scheduler"]),
         ])  # fmt: skip
-        self.spawn("kwok", kwok_command(bins["kwok"], kwok_stage_files), env=kwok_env())
+        self.spawn("kwok", kwok_command(bins["kwok"], kwok_stage_files, self.paths), env=kwok_env(self.paths))
 
+    def wait_usable(self, t0: float) -> None:
+        """The controller manager and scheduler healthy, the ServiceAccount and root-CA controllers done, the fake
+        nodes created and Ready."""
         for c in ("kube-controller-manager", "kube-scheduler"):
             url = f"https://{HOST}:{self.ports[c]}/healthz"
             self.wait(f"{c} /healthz", lambda url=url: _get(url, _insecure_ctx())[0] == 200, 60)
-        log(f"kube-controller-manager and kube-scheduler healthy ({time.monotonic() - t0:.1f}s)")
+        log(f"{self.label}kube-controller-manager and kube-scheduler healthy ({time.monotonic() - t0:.1f}s)")
         # The ServiceAccount and root-CA controllers have run once these exist: pods can be admitted anywhere.
         self.wait(
             "the default ServiceAccount and kube-root-ca.crt (kube-controller-manager)",
@@ -673,8 +721,7 @@ class Launcher:
         )
         scale_nodes(self.api, self.nodes)
         wait_nodes_ready(self.api, self.nodes, self, 60)
-        log(f"{self.nodes} fake node(s) Ready ({time.monotonic() - t0:.1f}s)")
-        return state
+        log(f"{self.label}{self.nodes} fake node(s) Ready ({time.monotonic() - t0:.1f}s)")
 
 
 def wait_nodes_ready(api: Api, want: int, launcher: Launcher | None, timeout: float) -> None:
@@ -689,7 +736,7 @@ def wait_nodes_ready(api: Api, want: int, launcher: Launcher | None, timeout: fl
         if time.monotonic() > deadline:
             raise ClusterError(
                 f"only {len(ready)}/{want} fake nodes Ready after {timeout:.0f}s ({len(nodes)} exist); "
-                f"see {P.logs / 'kwok.log'}"
+                f"see {launcher.paths.logs if launcher else P.logs}/kwok.log"
             )
         time.sleep(0.2)
 
@@ -718,9 +765,9 @@ def configs_fingerprint(configs: list[Path]) -> dict:
     return {"files": [str(c) for c in configs], "sha256": digest.hexdigest()}
 
 
-def kwok_command(binary: str, configs: list[Path]) -> list[str]:
+def kwok_command(binary: str, configs: list[Path], paths: Paths | None = None) -> list[str]:
     return [
-        binary, f"--kubeconfig={P.component_kubeconfig('kwok')}",
+        binary, f"--kubeconfig={(paths or P).component_kubeconfig('kwok')}",
         # Repeated --config flags: kwok loads every file, all their Stages together.
         *[f"--config={c}" for c in configs],
         f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
@@ -730,27 +777,27 @@ def kwok_command(binary: str, configs: list[Path]) -> list[str]:
     ]  # fmt: skip
 
 
-def kwok_env() -> dict:
+def kwok_env(paths: Paths | None = None) -> dict:
     # kwok gets its own HOME: it would also load ~/.kwok/kwok.yaml if the user has one.
-    home = P.root / "kwok-home"
+    home = (paths or P).root / "kwok-home"
     home.mkdir(parents=True, exist_ok=True)
     return {"HOME": str(home)}
 
 
-def refresh_kwok_stages(state: dict) -> bool:
+def refresh_kwok_stages(state: dict, paths: Paths | None = None) -> bool:
     """Restart kwok if the stage files changed since it started (an edit, or a cluster started before they
     existed), so `up` on a running cluster gives the stages of this checkout. True if kwok was restarted."""
     configs = kwok_configs()
     want = configs_fingerprint(configs)
     if state.get("kwok_config") == want:
         return False
-    log("kwok's stage config changed since the cluster started; restarting kwok with "
+    log(f"{(paths or P).name}: kwok's stage config changed since the cluster started; restarting kwok with "
         + ", ".join(str(c) for c in configs))  # fmt: skip
-    args = kwok_command(state.get("binaries", {}).get("kwok") or str(toolchain.resolve("kwok")), configs)
-    api = Api(state["server"])
-    restart_component("kwok", args=args, before_start=lambda: release_node_leases(api))
+    args = kwok_command(state.get("binaries", {}).get("kwok") or str(toolchain.resolve("kwok")), configs, paths)
+    api = Api(state["server"], paths)
+    restart_component("kwok", args=args, before_start=lambda: release_node_leases(api), paths=paths)
     state["kwok_config"] = want
-    write_state(state)
+    write_state(state, paths)
     return True
 
 
@@ -771,22 +818,25 @@ def release_node_leases(api: Api) -> None:
 # ---------------------------------------------------------------------------------------------------- health check
 
 
-def health() -> tuple[bool, str]:
-    """Is the recorded cluster up? (every recorded process alive and ours, apiserver /readyz ok)"""
-    state = read_state()
-    entries = read_pids()
+def health(paths: Paths | None = None) -> tuple[bool, str]:
+    """Is the recorded cluster up? (every recorded process alive and ours, apiserver /readyz ok). A fleet target's
+    state.json names its components (no etcd of its own)."""
+    paths = paths or P
+    state = read_state(paths)
+    entries = read_pids(paths)
     if not state or not entries:
         return False, "not running"
+    components = state.get("components", COMPONENTS)
     # Only the control plane decides health. Other recorded processes (the operator `make demo` starts) are
     # stopped first by `down`, but one that exited must not make `up` throw the whole cluster away.
-    dead = [c for c, pid, st in entries if c in COMPONENTS and not is_ours_and_alive(pid, st)]
+    dead = [c for c, pid, st in entries if c in components and not is_ours_and_alive(pid, st)]
     if dead:
-        return False, f"not healthy: {', '.join(dead)} not running (logs in {P.logs})"
-    missing = set(COMPONENTS) - {c for c, _, _ in entries}
+        return False, f"not healthy: {', '.join(dead)} not running (logs in {paths.logs})"
+    missing = set(components) - {c for c, _, _ in entries}
     if missing:
         return False, f"not healthy: {', '.join(sorted(missing))} never started"
     try:
-        api = Api(state["server"])
+        api = Api(state["server"], paths)
     except (OSError, ssl.SSLError) as e:
         return False, f"not healthy: cannot load the admin credentials ({e})"
     code, body = _get(state["server"] + "/readyz", api.ctx)
@@ -827,7 +877,27 @@ def write_env(state: dict) -> None:
 # --------------------------------------------------------------------------------------------------------- commands
 
 
-def cmd_up(nodes: int, apiserver_port: int) -> int:
+def cmd_up(nodes: int, apiserver_port: int, targets: int = 0) -> int:
+    cmd_up_management(nodes, apiserver_port)
+    if not targets and localtargets().existing():
+        localtargets().up(0, nodes)  # says which targets run and are kept
+    elif targets:
+        t0 = time.monotonic()
+        localtargets().up(targets, nodes)
+        log(f"{targets} target(s) up in {time.monotonic() - t0:.1f}s; their kubeconfigs: "
+            f"{P.root / 'targets'}/<name>/kubeconfig")  # fmt: skip
+    return 0
+
+
+def localtargets():
+    """hack/localtargets.py, imported when needed (it imports this module, which must then be the one running: see
+    the end of this file)."""
+    import localtargets as module
+
+    return module
+
+
+def cmd_up_management(nodes: int, apiserver_port: int) -> int:
     t0 = time.monotonic()
     healthy, why = health()
     if healthy:
@@ -880,7 +950,8 @@ def cmd_down(quiet: bool = False) -> int:
         if not quiet:
             log("no local cluster state; nothing to stop")
         return 0
-    entries = read_pids()
+    # The targets' processes too, in one go: every client first, then every API server, then the etcd they share.
+    entries = read_pids() + localtargets().pid_entries()
     stop_processes(entries)
     still = [f"{c} (pid {pid})" for c, pid, st in entries if is_ours_and_alive(pid, st)]
     if still:
@@ -904,6 +975,9 @@ def cmd_status() -> int:
         for c, pid, st in read_pids():
             port = state["ports"].get(c, "")
             print(f"  {c:24} pid {pid:<8} {'running' if is_ours_and_alive(pid, st) else 'DEAD':8} {port}")
+    # Targets are listed, but only the management cluster decides the exit code: hack/run-tests.sh asks it whether
+    # somebody's cluster is up (a dead target is healed by the next `up --targets N`).
+    localtargets().print_status()
     return 0 if healthy else 1
 
 
@@ -941,24 +1015,29 @@ def _component_ready(component: str, state: dict) -> bool:
     return True  # kube-apiserver: health() below checks /readyz; kwok: running is all we can see
 
 
-def cmd_restart(component: str, kill: bool = False, down: float = 0.0) -> int:
+def cmd_restart(component: str, kill: bool = False, down: float = 0.0, target: str | None = None) -> int:
     """Stop one component (SIGTERM, or SIGKILL to simulate a crash), keep it down DOWN seconds, then start it again
-    with exactly the command line it ran with (same ports, data and certificates); return once the cluster is
-    healthy again. For fault tests: clients see the outage as they would in a real cluster."""
+    with exactly the command line it ran with (same ports, data and certificates); return once the cluster (or
+    TARGET) is healthy again. For fault tests: clients see the outage as they would in a real cluster."""
     _require_up()
-    restart_component(component, kill=kill, down=down)
+    if target:
+        localtargets().restart(target, component, kill=kill, down=down)
+    else:
+        restart_component(component, kill=kill, down=down)
     return 0
 
 
 def restart_component(component: str, *, kill: bool = False, down: float = 0.0, args: list[str] | None = None,
-                      before_start=None) -> None:
+                      before_start=None, paths: Paths | None = None) -> None:
     """cmd_restart's work; ARGS replaces the command line the component ran with (kwok with new stage files), and
-    BEFORE_START runs while the component is down."""
-    state = read_state() or {}
-    entries = read_pids()
+    BEFORE_START runs while the component is down. PATHS: a fleet target's (hack/localtargets.py), or the management
+    cluster's."""
+    paths = paths or P
+    state = read_state(paths) or {}
+    entries = read_pids(paths)
     entry = next((e for e in entries if e[0] == component), None)
     if entry is None:
-        raise ClusterError(f"no {component} in {P.pids}; components: {', '.join(c for c, _, _ in entries)}")
+        raise ClusterError(f"no {component} in {paths.pids}; components: {', '.join(c for c, _, _ in entries)}")
     _, pid, _ = entry
     if args is None:
         args = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]]
@@ -973,14 +1052,14 @@ def restart_component(component: str, *, kill: bool = False, down: float = 0.0, 
     if is_ours_and_alive(pid, entry[2]):
         raise ClusterError(f"{component} (pid {pid}) did not stop")
     time.sleep(max(0.0, down))  # the outage itself, not synchronisation
-    P.pids.write_text("".join(f"{c} {p} {s}\n" for c, p, s in entries if (c, p, s) != entry))
+    paths.pids.write_text("".join(f"{c} {p} {s}\n" for c, p, s in entries if (c, p, s) != entry))
     if before_start is not None:
         before_start()
-    launcher = Launcher(state.get("nodes", 0))
-    launcher.spawn(component, args, env=kwok_env() if component == "kwok" else None)
+    launcher = Launcher(state.get("nodes", 0), paths=paths)
+    launcher.spawn(component, args, env=kwok_env(paths) if component == "kwok" else None)
     launcher.wait(f"{component} to be ready", lambda: _component_ready(component, state), 90)
-    launcher.wait("the cluster to be healthy", lambda: health()[0], 90)
-    log(f"{component} restarted ({'SIGKILL' if kill else 'SIGTERM'}; healthy again {time.monotonic() - t0:.1f}s "
+    launcher.wait("the cluster to be healthy", lambda: health(paths)[0], 90)
+    log(f"{launcher.label}{component} restarted ({'SIGKILL' if kill else 'SIGTERM'}; healthy again {time.monotonic() - t0:.1f}s "
         f"after the stop), pid {launcher.procs[component].pid}")
 
 
@@ -1030,6 +1109,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.add_argument("--apiserver-port", type=int, default=int(os.environ.get("APISERVER_PORT", "0")),
                     help="fixed kube-apiserver port (default: a free one)")  # fmt: skip
+    up.add_argument("--targets", type=int, default=int(os.environ.get("TARGETS", "0")),
+                    help="fleet targets t1..tN next to the cluster, each with --nodes fake nodes "
+                         "(default $TARGETS or 0; targets already running are kept)")  # fmt: skip
     sub.add_parser("down", help="stop the processes `up` started and remove .cluster/")
     sub.add_parser("status", help="exit 0 if the cluster is up and healthy")
     sub.add_parser("env", help="(re)write .cluster/env for `source .cluster/env` and print its path")
@@ -1039,6 +1121,7 @@ def main(argv: list[str] | None = None) -> int:
     restart.add_argument("component", choices=COMPONENTS)
     restart.add_argument("--kill", action="store_true", help="SIGKILL (a crash) instead of SIGTERM")
     restart.add_argument("--down", type=float, default=0.0, help="seconds to stay down before starting again")
+    restart.add_argument("--target", help="a fleet target's component (t1, t2, ...) instead of the cluster's")
     sa = sub.add_parser("kubeconfig-for-sa", help="mint a ServiceAccount kubeconfig via the TokenRequest API")
     sa.add_argument("namespace")
     sa.add_argument("name")
@@ -1047,9 +1130,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "up":
-            if args.nodes < 0:
-                raise ClusterError("--nodes must be >= 0")
-            return cmd_up(args.nodes, args.apiserver_port)
+            if args.nodes < 0 or args.targets < 0:
+                raise ClusterError("--nodes and --targets must be >= 0")
+            return cmd_up(args.nodes, args.apiserver_port, args.targets)
         if args.cmd == "down":
             return cmd_down()
         if args.cmd == "status":
@@ -1059,7 +1142,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "nodes":
             return cmd_nodes(args.n)
         if args.cmd == "restart":
-            return cmd_restart(args.component, args.kill, args.down)
+            return cmd_restart(args.component, args.kill, args.down, args.target)
         return cmd_kubeconfig_for_sa(args.namespace, args.name, args.out, args.seconds)
     except (ClusterError, toolchain.ToolchainError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -1070,4 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # hack/localtargets.py does `import localcluster`: let that be this very module, not a second copy of it (whose
+    # ClusterError main() would not catch).
+    sys.modules.setdefault("localcluster", sys.modules[__name__])
     sys.exit(main())

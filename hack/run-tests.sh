@@ -2,7 +2,8 @@
 # The whole suite, as `make test` and CI run it:
 #   1. unit tests (tests/unit, no cluster)
 #   2. the local control plane (hack/localcluster.py up), unless KUBECONFIG_TESTS points at a cluster already
-#   3. the k8s tiers, each on its own: tests/integration, tests/e2e, tests/faults (pytest -m k8s)
+#   3. the k8s tiers, each on its own: tests/integration, tests/e2e, tests/faults, tests/fleet (pytest -m k8s);
+#      the fleet tier's target clusters (hack/localcluster.py up --targets) are started just before it
 #   4. the cluster is stopped on exit, whatever happened (only if this script started it)
 # Every tier runs even if an earlier one failed, so one run shows every failure; the exit code is non-zero if any
 # tier failed. A tier directory without test files is skipped. pytest's "no tests collected" (exit 5) is an error when
@@ -15,16 +16,18 @@
 # Environment:
 #   KUBECONFIG_TESTS=path   use this (disposable!) cluster; no cluster-up/down. Non-loopback servers are refused
 #                           unless CNI_OPERATOR_TESTS_ALLOW_REMOTE=1. Set AUDIT_LOG_TESTS for audit-log tests.
-#   NODES=N                 fake nodes for the local cluster (default 3)
+#   NODES=N                 fake nodes for the local cluster, and for each fleet target (default 3)
+#   TARGETS=N               target clusters for the fleet tier (default 3)
 #   PYTEST_ARGS="..."       extra pytest arguments for every tier (e.g. "-x -k audit")
-#   TIERS="integration"     run only these k8s tiers (default: integration e2e faults; TIERS="" runs the unit tier only)
+#   TIERS="integration"     run only these k8s tiers (default: integration e2e faults fleet; TIERS="" runs the unit
+#                           tier only)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PY=.venv/bin/python
 [[ -x $PY ]] || { echo "error: $PY not found; run \`make venv\` first." >&2; exit 2; }
 read -r -a EXTRA <<<"${PYTEST_ARGS:-}"
-TIERS=${TIERS-integration e2e faults}
+TIERS=${TIERS-integration e2e faults fleet}
 
 failed=()
 started_cluster=0
@@ -132,6 +135,18 @@ else
 fi
 
 for t in "${k8s_dirs[@]}"; do
+    if [[ $t == fleet && -z ${KUBECONFIG_TESTS:-} ]] &&
+        { [[ ${#EXTRA[@]} -eq 0 ]] || "$PY" -m pytest tests/fleet -m k8s "${EXTRA[@]}" --collect-only -q >/dev/null 2>&1; }; then
+        # The targets cost memory and CPU (docs/local-cluster.md): started only now, so the tiers before run as
+        # without them, and not at all when PYTEST_ARGS deselects every fleet test. `up` keeps the running management
+        # cluster and adds t1..tN; `down` at the end stops them too.
+        echo "== fleet: starting ${TARGETS:-3} target clusters next to the management cluster"
+        if ! "$PY" hack/localcluster.py up --nodes "${NODES:-3}" --targets "${TARGETS:-3}"; then
+            printf 'fleet\tfailed\t\n' >>"$SUMMARY"
+            failed+=("fleet (its target clusters did not start)")
+            continue
+        fi
+    fi
     run_tier "$t" "tests/$t" -m k8s
 done
 
