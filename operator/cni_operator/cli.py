@@ -5,6 +5,7 @@
     cni-operator versions [-o table|yaml|json]          the version catalog
     cni-operator crd [--kind RemoteClusterNetwork]      the ClusterNetwork CRD (crds/clusternetworks.yaml), or the
                                                         RemoteClusterNetwork one (crds/remoteclusternetworks.yaml)
+    cni-operator target-rbac --cluster-type TYPE        the ServiceAccount and roles fleet mode needs in a target
     cni-operator diff -f CR.yaml [-o text|json]         what the operator would do with CR.yaml on the cluster of
                                                         the current kubeconfig; writes nothing (exit 0 no
                                                         differences, 1 differences, 2 error, 3 it would refuse)
@@ -309,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cni-operator {__version__}")
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,render,validate,diff,versions,crd}"
+        dest="command", required=True, metavar="{run,render,validate,diff,versions,crd,target-rbac}"
     )
 
     run = commands.add_parser(
@@ -366,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     crd = commands.add_parser("crd", help="print the ClusterNetwork (or RemoteClusterNetwork) CRD")
     crd.add_argument("--kind", choices=("ClusterNetwork", "RemoteClusterNetwork"), default="ClusterNetwork")
     crd.set_defaults(func=cmd_crd)
+
+    from .fleet.commands import add_target_rbac  # fleet mode's subcommands live with fleet mode
+
+    add_target_rbac(commands)
 
     docs = commands.add_parser("docs")  # hidden: regenerates docs/api.md
     docs.set_defaults(func=cmd_docs)
