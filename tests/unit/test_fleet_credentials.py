@@ -131,15 +131,19 @@ def test_the_opt_in_accepts_unsafe_fields_and_lists_them():
     config = kubeconfig(exec={"command": "aws"})
     cluster_of(config)["insecure-skip-tls-verify"] = True
     got = parse(config, allow_unsafe=True)
-    assert got.token is None
+    assert got.token is None and got.insecure_skip_tls_verify is True
+    assert got.kubeconfig["users"][0]["user"]["exec"] == {"command": "aws"}  # for a kubeconfig loader
     assert [s.split(" ")[0] for s in got.allowed_unsafe] == [
         "clusters[t1].cluster.insecure-skip-tls-verify", "users[operator].user.exec"]
 
 
-def test_insecure_skip_tls_verify_false_is_safe():
+def test_insecure_skip_tls_verify_false_is_safe_and_a_string_true_is_not():
     config = kubeconfig()
     cluster_of(config)["insecure-skip-tls-verify"] = False
-    assert parse(config).allowed_unsafe == ()
+    got = parse(config)
+    assert got.allowed_unsafe == () and got.insecure_skip_tls_verify is False and got.kubeconfig == {}
+    cluster_of(config)["insecure-skip-tls-verify"] = "true"
+    refused(config, c.UNSAFE, "insecure-skip-tls-verify")
 
 
 # ---------------------------------------------------------------- malformed: refused always

@@ -79,6 +79,9 @@ class TargetCredentials:
     token: str | None = field(default=None, repr=False)
     tls_server_name: str | None = None
     proxy_url: str | None = None
+    insecure_skip_tls_verify: bool = False  # only ever True with the opt-in
+    # The whole kubeconfig, for the opt-in only: exec and auth-provider need a kubeconfig loader, not these fields.
+    kubeconfig: dict = field(default_factory=dict, repr=False)
     # Unsafe fields accepted because the operator was started with the opt-in, in words (for a warning).
     allowed_unsafe: tuple[str, ...] = ()
 
@@ -130,7 +133,8 @@ def parse(text: str, *, source: str = "the kubeconfig", allow_unsafe: bool = Fal
     for name, why in _UNSAFE_CLUSTER_FIELDS.items():
         if cluster.get(name):
             unsafe.append(f"clusters[{cluster_name}].cluster.{name} {why}")
-    if cluster.get("insecure-skip-tls-verify") is True:
+    insecure = cluster.get("insecure-skip-tls-verify") not in (None, False, "false", "")
+    if insecure:
         unsafe.append(f"clusters[{cluster_name}].cluster.insecure-skip-tls-verify turns off the check of the "
                       "server's certificate, so anyone on the path can take the credentials")
     for name, why in _UNSAFE_USER_FIELDS.items():
@@ -175,6 +179,8 @@ def parse(text: str, *, source: str = "the kubeconfig", allow_unsafe: bool = Fal
         token=token,
         tls_server_name=cluster.get("tls-server-name") or None,
         proxy_url=cluster.get("proxy-url") or None,
+        insecure_skip_tls_verify=insecure,
+        kubeconfig=config if unsafe else {},
         allowed_unsafe=tuple(unsafe),
     )
 
