@@ -56,6 +56,7 @@ bench: venv tools
 # the chart's RBAC files for the CNI (hack/cni_rbac.py, run by gen-bundle.py) and the bundles.
 crd: venv
 	@$(VENV)/bin/cni-operator crd > crds/clusternetworks.yaml
+	@$(VENV)/bin/cni-operator crd --kind RemoteClusterNetwork > crds/remoteclusternetworks.yaml
 	@$(VENV)/bin/cni-operator docs > docs/api.md
 	@$(PY) hack/gen-bundle.py
 

@@ -3,7 +3,9 @@
     cni-operator render -f CR.yaml [--version vX.Y.Z]   the manifests the operator would apply, as multi-document YAML
     cni-operator validate -f CR.yaml                    "valid", or one line per problem naming the field (exit 1)
     cni-operator versions [-o table|yaml|json]          the version catalog
-    cni-operator crd                                    the ClusterNetwork CRD (crds/clusternetworks.yaml)
+    cni-operator crd [--kind RemoteClusterNetwork]      the ClusterNetwork CRD (crds/clusternetworks.yaml), or the
+                                                        RemoteClusterNetwork one (crds/remoteclusternetworks.yaml)
+    cni-operator target-rbac --cluster-type TYPE        the ServiceAccount and roles fleet mode needs in a target
     cni-operator diff -f CR.yaml [-o text|json]         what the operator would do with CR.yaml on the cluster of
                                                         the current kubeconfig; writes nothing (exit 0 no
                                                         differences, 1 differences, 2 error, 3 it would refuse)
@@ -217,7 +219,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
-    from .schema.crd import to_yaml
+    if args.kind == "RemoteClusterNetwork":
+        from .schema.remote import to_yaml
+    else:
+        from .schema.crd import to_yaml
 
     sys.stdout.write(to_yaml())
     return EXIT_OK
@@ -305,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cni-operator {__version__}")
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,render,validate,diff,versions,crd}"
+        dest="command", required=True, metavar="{run,render,validate,diff,versions,crd,target-rbac}"
     )
 
     run = commands.add_parser(
@@ -359,8 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
     versions.set_defaults(func=cmd_versions)
 
-    crd = commands.add_parser("crd", help="print the ClusterNetwork CustomResourceDefinition")
+    crd = commands.add_parser("crd", help="print the ClusterNetwork (or RemoteClusterNetwork) CRD")
+    crd.add_argument("--kind", choices=("ClusterNetwork", "RemoteClusterNetwork"), default="ClusterNetwork")
     crd.set_defaults(func=cmd_crd)
+
+    from .fleet.commands import add_target_rbac  # fleet mode's subcommands live with fleet mode
+
+    add_target_rbac(commands)
 
     docs = commands.add_parser("docs")  # hidden: regenerates docs/api.md
     docs.set_defaults(func=cmd_docs)

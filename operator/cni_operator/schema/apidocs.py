@@ -67,8 +67,10 @@ def _type(node: dict) -> str:
     return kind + (" (" + "; ".join(limits) + ")" if limits else "")
 
 
-def _rows(node: dict, path: str, *, top: bool = False, required: bool = False) -> list[str]:
+def _rows(node: dict, path: str, *, top: bool = False, required: bool = False,
+          words_of: dict[str, str] | None = None) -> list[str]:
     """One table row per field, depth first; list items show as path[].field."""
+    words_of = api.FIELD_WORDS if words_of is None else words_of
     rows = []
     if not top:
         description = node.get("description", "")
@@ -76,21 +78,22 @@ def _rows(node: dict, path: str, *, top: bool = False, required: bool = False) -
         if "default" in node:
             default = f"`{crd.show_default(node['default'])}`"
             description = description.removesuffix(crd.default_sentence(node["default"]))
-        if path in api.FIELD_WORDS:  # its pattern became a CEL rule (crd.py): say here what it takes, in words
-            description = f"{description.rstrip()} Must be {api.FIELD_WORDS[path]}.".lstrip()
+        if path in words_of:  # its pattern became a CEL rule (crd.py): say here what it takes, in words
+            description = f"{description.rstrip()} Must be {words_of[path]}.".lstrip()
         name = f"`{path}`" + " (required)" * required
         rows.append(f"| {name} | {_cell(_type(node))} | {_cell(default)} | {_cell(description)} |")
     target, prefix = node, path
     if node.get("type") == "array" and node["items"].get("type") == "object":
         target, prefix = node["items"], f"{path}[]"
     for child_name, child in target.get("properties", {}).items():
-        rows.extend(_rows(child, f"{prefix}.{child_name}", required=child_name in target.get("required", [])))
+        rows.extend(_rows(child, f"{prefix}.{child_name}", required=child_name in target.get("required", []),
+                          words_of=words_of))
     return rows
 
 
-def _table(node: dict, path: str) -> str:
+def _table(node: dict, path: str, words_of: dict[str, str] | None = None) -> str:
     head = "| Field | Type | Default | Description |\n|---|---|---|---|\n"
-    return head + "\n".join(_rows(node, path, top=True)) + "\n"
+    return head + "\n".join(_rows(node, path, top=True, words_of=words_of)) + "\n"
 
 
 def to_markdown() -> str:
@@ -132,5 +135,64 @@ def to_markdown() -> str:
     out.extend(
         f"| {c['name'].upper()} | `{_cell(c['jsonPath'])}` | {'with -o wide' if c.get('priority') else 'always'} |\n"
         for c in crd.PRINTER_COLUMNS
+    )
+    out.append(remote_markdown())
+    return "".join(out)
+
+
+REMOTE_HEADER = """
+# The RemoteClusterNetwork API (fleet mode)
+
+`{group}/{version}`, kind `{kind}`, namespaced, short name `{short}`: the pod network of a target cluster that the
+operator manages from a management cluster, one per target. The CRD (`crds/remoteclusternetworks.yaml`, printed by
+`cni-operator crd --kind {kind}`) is generated from `operator/cni_operator/api/remote.py`. **The operator side of
+fleet mode is not built yet**: the API can be installed and written, nothing acts on it (docs/fleet.md).
+
+```yaml
+apiVersion: {group}/{version}
+kind: {kind}
+metadata:
+  name: c1
+  namespace: tenant-a
+spec:
+  target:
+    kubeconfigSecretRef: {{name: c1-kubeconfig, key: value}}   # or clusterRef: {{name: c1}} (Cluster API)
+  clusterType: mks
+```
+
+## spec
+
+Every field of the ClusterNetwork's spec above, with the same defaults and rules, plus `spec.target`:
+
+"""
+
+
+def remote_markdown() -> str:
+    """The RemoteClusterNetwork's section: what it adds to the ClusterNetwork's spec, rules, status and columns."""
+    from ..api import remote as remote_api
+    from . import remote
+
+    schema = remote.openapi_schema()
+    spec, status = schema["properties"]["spec"], schema["properties"]["status"]
+    only_target = {**spec, "properties": {"target": spec["properties"]["target"]}}
+    out = [REMOTE_HEADER.format(group=api.GROUP, version=api.VERSION, kind=remote_api.KIND,
+                                short=", ".join(remote_api.SHORT_NAMES))]
+    out.append(_table(only_target, "spec", remote_api.FIELD_WORDS_REMOTE))
+    out.append(
+        "\nReferences stay in the RemoteClusterNetwork's namespace: there is no namespace field (with kubectl's "
+        "default strict field validation one is refused as an unknown field; a client that does not ask for it has "
+        "it pruned).\n\n## Validation rules\n\nThe ClusterNetwork's rules on spec above, but the name rule (a "
+        "RemoteClusterNetwork is named after its target), and:\n\n"
+    )
+    out.extend(f"{i}. {rule.words} Message: *{rule.message}*.\n" for i, rule in enumerate(remote.TARGET_RULES, 1))
+    out.append("\n## status\n\nThe ClusterNetwork's status above, with conditions `Reachable` and "
+               "`CredentialsValid` next to the others, and:\n\n")
+    added = {name: node for name, node in status["properties"].items() if name not in
+             crd.status_schema()["properties"]}
+    out.append(_table({**status, "properties": added}, "status", remote_api.FIELD_WORDS_REMOTE))
+    out.append("\n## kubectl get columns\n\n| Column | From | Shown |\n|---|---|---|\n")
+    out.extend(
+        f"| {c['name'].upper()} | `{_cell(c['jsonPath'])}` | {'with -o wide' if c.get('priority') else 'always'} |\n"
+        for c in remote.PRINTER_COLUMNS
     )
     return "".join(out)

@@ -247,8 +247,8 @@ def _node_at(root: dict, path: str) -> dict:
     return node
 
 
-def _add_rules(root: dict) -> None:
-    for rule in RULES:
+def _add_rules(root: dict, rules: tuple = RULES) -> None:
+    for rule in rules:
         node = _node_at(root, rule.path)
         entry: dict[str, str] = {"rule": rule.rule, "message": rule.message}
         if rule.message_expression:
@@ -261,26 +261,27 @@ def _add_rules(root: dict) -> None:
         node.update(_ordered(node))
 
 
-def _patterns_as_rules(node: dict, path: str) -> None:
+def _patterns_as_rules(node: dict, path: str, words_of: dict[str, str] | None = None) -> None:
     """Swap each OpenAPI `pattern` for a CEL rule with the same expression (both are Go RE2) and a message in words.
 
     The API server's pattern error quotes the regular expression (`should match '^((25[0-5]|2[0-4]...'`), which
     names the field but not what to write; the rule says "must be <api.FIELD_WORDS[path]>" and shows the value.
     """
+    words_of = api.FIELD_WORDS if words_of is None else words_of
     for name, child in node.get("properties", {}).items():
-        _patterns_as_rules(child, f"{path}.{name}")
+        _patterns_as_rules(child, f"{path}.{name}", words_of)
     if "items" in node:
-        _patterns_as_rules(node["items"], f"{path}[]")
+        _patterns_as_rules(node["items"], f"{path}[]", words_of)
     if isinstance(node.get("additionalProperties"), dict):
-        _patterns_as_rules(node["additionalProperties"], f"{path}.*")
+        _patterns_as_rules(node["additionalProperties"], f"{path}.*", words_of)
     pattern = node.pop("pattern", None)
     if pattern is None:
         return
-    if path not in api.FIELD_WORDS:
+    if path not in words_of:
         raise SchemaError(f"{path}: a pattern needs its words in api.FIELD_WORDS (what a person should write)")
     if "'" in pattern or "maxLength" not in node:
         raise SchemaError(f"{path}: a patterned string needs maxLength (CEL cost) and no single quote in the pattern")
-    words = api.FIELD_WORDS[path]
+    words = words_of[path]
     matches = f"self.matches(r'{pattern}')"
     entry = {"rule": matches, "message": f"must be {words}"}
     if node.get("x-kubernetes-int-or-string"):
@@ -293,8 +294,13 @@ def _patterns_as_rules(node: dict, path: str) -> None:
 
 def openapi_schema() -> dict:
     """The whole openAPIV3Schema of the CRD's only version."""
+    return build_openapi_schema(DESCRIPTION, spec_schema(), status_schema(), RULES, api.FIELD_WORDS)
+
+
+def build_openapi_schema(description: str, spec: dict, status: dict, rules: tuple, words_of: dict[str, str]) -> dict:
+    """An openAPIV3Schema from a spec and a status schema, with the patterns and RULES as CEL rules (any kind)."""
     root: dict[str, Any] = {
-        "description": DESCRIPTION,
+        "description": description,
         "type": "object",
         "required": ["spec"],
         "properties": {
@@ -308,16 +314,16 @@ def openapi_schema() -> dict:
             },
             # A structural schema may say this much about metadata: it lets the singleton rule point at the name.
             "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 253}}},
-            "spec": spec_schema(),
-            "status": status_schema(),
+            "spec": spec,
+            "status": status,
         },
     }
     # Until the operator first writes status, a ClusterNetwork has none, and kstatus (Flux, Argo CD, kpt) calls an
     # object without status.observedGeneration Current. Defaulting it to 0 makes a new one InProgress from the start.
     root["properties"]["status"]["default"] = {"observedGeneration": 0}
     root["properties"]["status"] = _ordered(root["properties"]["status"])
-    _patterns_as_rules(root["properties"]["spec"], "spec")
-    _add_rules(root)
+    _patterns_as_rules(root["properties"]["spec"], "spec", words_of)
+    _add_rules(root, rules)
     return root
 
 

@@ -1,0 +1,5 @@
+"""Fleet mode: the operator in a management cluster, one RemoteClusterNetwork per target cluster (docs/fleet.md).
+
+Built so far: the pure groundwork, no runtime yet. `credentials.py` decides which kubeconfigs may be used to reach a
+target; `target_rbac.py` prints the identity the operator needs in a target (`cni-operator target-rbac`).
+"""
