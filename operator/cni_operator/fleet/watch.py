@@ -230,6 +230,7 @@ class RemoteWatch:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.client.timeout,
                                               sock_read=self.idle_timeout))
         async with response:
+            ended = False  # by the server, at timeoutSeconds: the connection goes back to the pool
             try:
                 if response.status == 410:
                     raise Gone()
@@ -239,11 +240,13 @@ class RemoteWatch:
                 async for chunk in response.content.iter_any():
                     for line in lines(buffer, chunk):
                         self._event(json.loads(line))
+                ended = True
             except aiohttp.SocketTimeoutError:
                 self.logger.debug("the watch of %s was silent for %gs; watching again", self.what,
                                   self.idle_timeout)
             finally:
-                response.close()  # never back to the pool half read (also on cancellation)
+                if not ended:
+                    response.close()  # never back to the pool half read (also on cancellation)
 
     def _event(self, event: dict) -> None:
         kind, obj = event.get("type"), event.get("object") or {}
