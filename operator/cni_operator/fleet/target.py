@@ -40,6 +40,7 @@ from .watch import RemoteWatch
 API_VERSION = "cni-operator.io/v1alpha1"
 KIND = "RemoteClusterNetwork"
 CREDENTIALS_CONFIRM_SECONDS = 2.0
+SPARE_CONNECTIONS = 4  # beside one per watch: the probe, and a relist while a watch reconnects
 NOT_TRIED = ("Unknown", "NotTried", "not tried: the target's kubeconfig cannot be used")
 
 
@@ -111,8 +112,15 @@ class TargetSession:
                 continue
             for unsafe in found.credentials.allowed_unsafe:
                 self.logger.warning("using an unsafe kubeconfig (allowed by --allow-unsafe-kubeconfigs): %s", unsafe)
-            client = TargetClient(found.credentials, user_agent=f"cni-operator/{__version__} (fleet; {self.name})",
-                                  qps=self.settings.qps, burst=self.settings.burst, timeout=10.0)
+            cluster_type = (self.body.get("spec") or {}).get("clusterType", "")
+            try:
+                client = TargetClient(found.credentials, user_agent=f"cni-operator/{__version__} (fleet; {self.name})",
+                                      qps=self.settings.qps, burst=self.settings.burst, timeout=10.0,
+                                      connections=len(feeds_for(cluster_type)) + SPARE_CONNECTIONS)
+            except CredentialsError as exc:
+                await self._away(NOT_TRIED, ("False", exc.reason, exc.message))
+                await self._wait_or_give_up(self.settings.credentials_recheck)
+                continue
             try:
                 async with self.gate:
                     reach = await client.probe(self.settings.probe_timeout)
