@@ -284,18 +284,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the operator runtime cannot start: {exc}") from None
     try:
-        return int(
-            runner.run(
-                standalone=args.standalone,
-                health_port=args.health_port,
-                health_address=args.health_bind_address,
-                metrics_port=args.metrics_port,
-                metrics_address=args.metrics_bind_address,
-                priority=args.priority,
-                verbose=args.verbose,
-            )
-            or 0
-        )
+        return int(runner.run(
+            standalone=args.standalone, health_port=args.health_port, health_address=args.health_bind_address,
+            metrics_port=args.metrics_port, metrics_address=args.metrics_bind_address, priority=args.priority,
+            verbose=args.verbose, fleet=args.fleet, watch_namespaces=tuple(args.watch_namespace or ()),
+            allow_unsafe_kubeconfigs=args.allow_unsafe_kubeconfigs, lease_namespace=args.lease_namespace) or 0)
     except runner.StartupError as exc:
         raise UserError(str(exc)) from None
 
@@ -330,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allowed-registries", default=None, metavar="LIST",
                      help="comma-separated registries the CNI's images may come from (host[:port][/path], or "
                      "catalog); default: $CNI_OPERATOR_ALLOWED_REGISTRIES, else the catalog's registries")
+    run.add_argument("--fleet", action="store_true", help="fleet mode: serve RemoteClusterNetworks (docs/fleet.md)")
+    run.add_argument("--watch-namespace", action="append", metavar="NS",
+                     help="fleet mode: serve RemoteClusterNetworks in NS only (repeatable; default: every namespace)")
+    run.add_argument("--allow-unsafe-kubeconfigs", action="store_true",
+                     help="fleet mode: accept kubeconfigs that run commands, read files or skip TLS verification")
+    run.add_argument("--lease-namespace", default=None, metavar="NS",
+                     help="fleet mode: namespace of the Lease (default: $POD_NAMESPACE, else cni-operator)")
     run.set_defaults(func=cmd_run)
 
     render = commands.add_parser("render", help="print the manifests a ClusterNetwork renders to, as YAML")

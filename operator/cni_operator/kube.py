@@ -44,6 +44,8 @@ KINDS: dict[tuple[str, str], Kind] = {
     ("scheduling.k8s.io/v1", "PriorityClass"): Kind("priorityclasses", False),
     ("crd.k8s.amazonaws.com/v1alpha1", "ENIConfig"): Kind("eniconfigs", False),  # spec.awsVpcCni.eniConfigs
     ("cni-operator.io/v1alpha1", "ClusterNetwork"): Kind("clusternetworks", False),
+    ("cni-operator.io/v1alpha1", "RemoteClusterNetwork"): Kind("remoteclusternetworks", True),  # fleet mode
+    ("cluster.x-k8s.io/v1beta1", "Cluster"): Kind("clusters", True),  # fleet mode: spec.target.clusterRef
     ("kopf.dev/v1", "KopfPeering"): Kind("kopfpeerings", True),
     ("coordination.k8s.io/v1", "Lease"): Kind("leases", True),
 }

@@ -2,7 +2,7 @@
 
 1. serve /healthz and /metrics (loopback unless told otherwise): a standby can be probed and scraped too;
 2. take the Lease, writing nothing before (`session/leader.py`); SIGTERM meanwhile ends it with code 0;
-3. wait for the ClusterNetwork CRD to be Established, /healthz answering 503 meanwhile: kopf (with scanning off, as
+3. wait for the ClusterNetwork CRD (fleet mode: RemoteClusterNetwork) to be Established, /healthz answering 503 meanwhile: kopf (with scanning off, as
    the chart grants no cluster-wide namespace rights) only ever watches the resources that exist when it starts;
 4. run kopf until a signal (exit 0), or until the CRD is deleted or replaced (exit 3: kopf cannot serve a resource
    that comes back, a new process can, and it waits for the CRD as in 3);
@@ -25,8 +25,10 @@ import kopf
 import kubernetes
 
 from . import api, metrics, probes
+from .fleet.handlers import REGISTRY as FLEET_REGISTRY
+from .fleet.settings import FleetSettings
 from .handlers import CRD_NAME  # importing handlers registers them with kopf
-from .kube import Kube, KubeError
+from .kube import ALL_NAMESPACES, Kube, KubeError
 from .metrics import METRICS
 from .objects import CNI_NAMESPACE, ObjectRef
 from .session.leader import LeaseKeeper
@@ -34,8 +36,33 @@ from .session.lease import LeaseTiming
 from .session.peering import Peering
 
 EXIT_OK, EXIT_ERROR, EXIT_CRD_GONE, EXIT_LEASE_LOST = 0, 1, 3, 4
-CRD_REF = ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", CRD_NAME)
 CRD_POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Served:
+    """The custom resource a mode serves: kopf starts once its CRD is Established and stops when it goes."""
+
+    kind: str
+    crd_name: str
+    namespace: str  # where to try a list (namespaced kinds)
+    install_hint: str
+
+    @property
+    def crd_ref(self) -> ObjectRef:
+        return ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", self.crd_name)
+
+
+IN_CLUSTER = Served(api.KIND, CRD_NAME, "", "install it with kubectl apply --server-side -f crds/clusternetworks.yaml, "
+                    "or helm upgrade the chart (crds.enabled=true)")
+
+
+def fleet_served(settings: FleetSettings) -> Served:
+    from .api import remote
+
+    return Served(remote.KIND, f"{remote.PLURAL}.{api.GROUP}", (settings.namespaces or (ALL_NAMESPACES,))[0],
+                  "install it with kubectl apply --server-side -f crds/remoteclusternetworks.yaml, or helm upgrade "
+                  "the chart with fleet.enabled=true")
 
 
 class CannotListen(RuntimeError):
@@ -71,6 +98,8 @@ class Plan:
     startup_line: Callable[[Plan], str]
     ensure_peering: Callable[[str], None]
     on_lease_lost: Callable[[str], None]
+    fleet: FleetSettings | None = None  # fleet mode: RemoteClusterNetworks in this (management) cluster
+    lease_namespace: str = CNI_NAMESPACE
 
 
 class _Stop:
@@ -105,7 +134,7 @@ async def operate(plan: Plan) -> int:
     # Its own connection pool and short timeouts: a renewal never queues behind a slow apply.
     keeper = LeaseKeeper(Kube(kubernetes.client.ApiClient(plan.api_client.configuration),
                               timeout=max(2.0, min(10.0, timing.renew_deadline / 3))),
-                         plan.lease_name, CNI_NAMESPACE, plan.identity, timing, logger=log,
+                         plan.lease_name, plan.lease_namespace, plan.identity, timing, logger=log,
                          on_lost=plan.on_lease_lost)
     METRICS.set("cni_operator_lease_held", 0)
     log.info(plan.startup_line(plan))
@@ -158,33 +187,32 @@ async def _acquire(keeper: LeaseKeeper, stop: _Stop) -> bool:
     return await taking
 
 
-async def _wait_for_crd(kube: Kube, health: probes.Health, stop: _Stop, log: logging.Logger) -> str | None:
+async def _wait_for_crd(kube: Kube, served: Served, health: probes.Health, stop: _Stop,
+                        log: logging.Logger) -> str | None:
     """The CRD's uid once it is Established and its objects can be listed (a new CRD's storage answers 429 for a
     moment after that, which kopf would log as an error), or None when told to stop first. A terminating CRD still
     counts: the finalizers of its objects need the operator."""
-    said = ""
+    said, what = "", f"the {served.kind} CRD {served.crd_name}"
     while True:
         crd = None
         try:
-            crd = await asyncio.to_thread(kube.get, CRD_REF)
+            crd = await asyncio.to_thread(kube.get, served.crd_ref)
             problem = "" if crd is not None and _established(crd) else (
-                f"the ClusterNetwork CRD {CRD_NAME} is not installed" if crd is None else
-                f"the ClusterNetwork CRD {CRD_NAME} is not Established yet")
+                f"{what} is not installed" if crd is None else f"{what} is not Established yet")
             if not problem:
-                await asyncio.to_thread(kube.list, f"{api.GROUP}/{api.VERSION}", api.KIND)
+                await asyncio.to_thread(kube.list, f"{api.GROUP}/{api.VERSION}", served.kind, served.namespace)
         except KubeError as exc:
-            problem = f"the ClusterNetwork CRD {CRD_NAME} is not served yet: {exc}" if crd is not None and \
-                _established(crd) else f"cannot read the ClusterNetwork CRD {CRD_NAME}: {exc}"
+            problem = f"{what} is not served yet: {exc}" if crd is not None and \
+                _established(crd) else f"cannot read {what}: {exc}"
         except Exception as exc:  # noqa: BLE001 - the API server is away: keep looking, and say so
-            problem = f"cannot read the ClusterNetwork CRD {CRD_NAME}: {exc}"
+            problem = f"cannot read {what}: {exc}"
         health.problem("crd", problem or None)
         if not problem:
             if said:
-                log.info("the ClusterNetwork CRD %s is served: serving ClusterNetworks", CRD_NAME)
+                log.info("%s is served: serving %ss", what, served.kind)
             return crd["metadata"]["uid"]
         if problem != said:
-            hint = ("; install it with kubectl apply --server-side -f crds/clusternetworks.yaml, or helm upgrade the "
-                    "chart (crds.enabled=true)") if crd is None else ""
+            hint = f"; {served.install_hint}" if crd is None else ""
             log.warning("%s; waiting for it (/healthz answers 503 meanwhile)%s", problem, hint)
             said = problem
         if await stop.sleep(CRD_POLL_SECONDS):
@@ -199,50 +227,79 @@ def _established(crd: dict) -> bool:
 async def _serve(plan: Plan, keeper: LeaseKeeper, health: probes.Health, stop: _Stop,
                  log: logging.Logger) -> tuple[int, str]:
     kube = Kube(plan.api_client)
-    uid = await _wait_for_crd(kube, health, stop, log)
+    served = fleet_served(plan.fleet) if plan.fleet is not None else IN_CLUSTER
+    uid = await _wait_for_crd(kube, served, health, stop, log)
     if uid is None:
-        return EXIT_OK, f"{stop.why} while waiting for the ClusterNetwork CRD"
-    if not plan.standalone:
+        return EXIT_OK, f"{stop.why} while waiting for the {served.kind} CRD"
+    peering = plan.fleet is None and not plan.standalone  # fleet mode: the Lease alone keeps writers apart
+    if peering:
         await asyncio.to_thread(plan.ensure_peering, CNI_NAMESPACE)
     gone = asyncio.Event()  # kopf's stop flag
     lost_crd = []
 
     def crd_event(kind: str | None, body: dict) -> None:
-        """From handlers.py, for every event of the ClusterNetwork CRD (on the event loop)."""
+        """From the handlers, for every event of the served CRD (on the event loop)."""
         if gone.is_set() or (kind != "DELETED" and (body.get("metadata") or {}).get("uid") == uid):
             return
-        lost_crd.append(f"the ClusterNetwork CRD {CRD_NAME} was {'deleted' if kind == 'DELETED' else 'replaced'}")
+        lost_crd.append(f"the {served.kind} CRD {served.crd_name} was "
+                        f"{'deleted' if kind == 'DELETED' else 'replaced'}")
         health.problem("crd", lost_crd[0])
         gone.set()
 
     memo = kopf.Memo()
     memo.lease, memo.crd_event, memo.stop_flag = keeper, crd_event, gone
-    if not plan.standalone:
+    if peering:
         memo.peering = Peering(plan.peering_name, CNI_NAMESPACE, plan.priority)
-    health.state("serving ClusterNetworks")
+    if plan.fleet is not None:
+        memo.fleet_settings = plan.fleet
+        scope = {"clusterwide": not plan.fleet.namespaces, "namespaces": list(plan.fleet.namespaces),
+                 "registry": FLEET_REGISTRY}
+    else:
+        scope = {"clusterwide": False, "namespaces": [CNI_NAMESPACE]}
+    health.state(f"serving {served.kind}s")
     loop = asyncio.get_running_loop()
+    # In-cluster, handlers.py hears of the CRD through kopf (the chart grants list/watch on CRDs for Canal's). A
+    # fleet operator may only `get` its one CRD, so it reads it every few seconds instead.
+    polling = asyncio.create_task(_poll_crd(kube, served, uid, crd_event, gone)) if plan.fleet is not None else None
     try:  # kopf handles SIGTERM and SIGINT itself while it runs (replacing our handlers), and then returns
-        await kopf.operator(clusterwide=False, namespaces=[CNI_NAMESPACE], standalone=plan.standalone,
-                            peering_name=None if plan.standalone else plan.peering_name, priority=plan.priority,
-                            stop_flag=gone, memo=memo)
+        await kopf.operator(standalone=not peering, peering_name=plan.peering_name if peering else None,
+                            priority=plan.priority, stop_flag=gone, memo=memo, **scope)
     except Exception:
-        if not gone.is_set() and await asyncio.to_thread(_crd_missing, kube):
+        if not gone.is_set() and await asyncio.to_thread(_crd_missing, kube, served):
             crd_event("DELETED", {})
         if not gone.is_set():
             log.exception("the operator stopped on an error")
             return EXIT_ERROR, "an error"
     finally:
+        if polling is not None:
+            polling.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):  # ours again while the Lease is released
             loop.add_signal_handler(sig, stop.set, sig.name)
     if lost_crd:
-        log.error("%s: exiting with code %d; a restarted operator waits for the CRD and serves ClusterNetworks once it "
-                  "is back", lost_crd[0], EXIT_CRD_GONE)
+        log.error("%s: exiting with code %d; a restarted operator waits for the CRD and serves %ss once it is back",
+                  lost_crd[0], EXIT_CRD_GONE, served.kind)
         return EXIT_CRD_GONE, lost_crd[0]
     return EXIT_OK, "SIGTERM or SIGINT"
 
 
-def _crd_missing(kube: Kube) -> bool:
+async def _poll_crd(kube: Kube, served: Served, uid: str, crd_event: Callable[[str | None, dict], None],
+                    gone: asyncio.Event) -> None:
+    """Until kopf stops: report the CRD deleted (or replaced: another uid) as handlers.py's CRD handler does."""
+    while not gone.is_set():
+        await asyncio.sleep(CRD_POLL_SECONDS * 5)
+        try:
+            crd = await asyncio.to_thread(kube.get, served.crd_ref)
+        except Exception as exc:  # noqa: BLE001 - the API server is away: not a reason to blame the CRD
+            logging.getLogger("cni_operator").debug("cannot read %s: %s", served.crd_name, exc)
+            continue
+        if crd is None:
+            crd_event("DELETED", {})
+        elif (crd.get("metadata") or {}).get("uid") != uid:
+            crd_event("MODIFIED", crd)
+
+
+def _crd_missing(kube: Kube, served: Served) -> bool:
     try:
-        return kube.get(CRD_REF) is None
+        return kube.get(served.crd_ref) is None
     except Exception:  # noqa: BLE001 - cannot tell: not a reason to blame the CRD
         return False

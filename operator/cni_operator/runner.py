@@ -30,6 +30,10 @@ from . import lifecycle
 from .lifecycle import EXIT_LEASE_LOST
 
 PEERING_NAME = os.environ.get("CNI_OPERATOR_PEERING_NAME", "cni-operator")
+# Fleet mode: its own Lease, in the operator's namespace of the management cluster (not kube-system, where an
+# in-cluster operator of the management cluster itself may hold cni-operator).
+FLEET_LEASE_NAME = "cni-operator-fleet"
+FLEET_NAMESPACE = "cni-operator"
 
 
 class StartupError(RuntimeError):
@@ -137,7 +141,10 @@ def lease_identity() -> str:
 
 def run(*, standalone: bool = False, health_port: int | None = None, health_address: str | None = None,
         metrics_port: int | None = None, metrics_address: str | None = None, priority: int | None = None,
-        verbose: bool = False) -> int:
+        verbose: bool = False, fleet: bool = False, watch_namespaces: tuple[str, ...] = (),
+        allow_unsafe_kubeconfigs: bool = False, lease_namespace: str | None = None) -> int:
+    from .fleet.settings import FleetSettings
+    from .objects import CNI_NAMESPACE
     from .session.lease import DEFAULT_NAME, LeaseTiming, parse_duration
 
     configure_logging(os.environ.get("CNI_OPERATOR_LOG_FORMAT", "plain"), verbose)
@@ -148,6 +155,16 @@ def run(*, standalone: bool = False, health_port: int | None = None, health_addr
         timing = LeaseTiming(parse_duration(os.environ.get("CNI_OPERATOR_LEASE_DURATION")))
     except ValueError as exc:
         raise StartupError(f"CNI_OPERATOR_LEASE_DURATION: {exc}") from None
+    if not fleet and (watch_namespaces or allow_unsafe_kubeconfigs or lease_namespace):
+        raise StartupError("--watch-namespace, --allow-unsafe-kubeconfigs and --lease-namespace are for fleet mode: "
+                           "add --fleet, or drop them (the in-cluster operator serves kube-system)")
+    fleet_settings = None
+    if fleet:
+        try:
+            fleet_settings = FleetSettings.from_env(namespaces=watch_namespaces,
+                                                    allow_unsafe=allow_unsafe_kubeconfigs)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
     plan = lifecycle.Plan(
         api_client=credentials(),
         health=health,
@@ -155,12 +172,15 @@ def run(*, standalone: bool = False, health_port: int | None = None, health_addr
         standalone=standalone,
         priority=priority if priority is not None else random.SystemRandom().randint(1, 2**31 - 1),
         peering_name=PEERING_NAME,
-        lease_name=os.environ.get("CNI_OPERATOR_LEASE_NAME") or DEFAULT_NAME,
+        lease_name=os.environ.get("CNI_OPERATOR_LEASE_NAME") or (FLEET_LEASE_NAME if fleet else DEFAULT_NAME),
         lease_timing=timing,
         identity=lease_identity(),
         startup_line=_startup_line,
         ensure_peering=ensure_peering_object,
         on_lease_lost=_lease_lost,
+        fleet=fleet_settings,
+        lease_namespace=(lease_namespace or os.environ.get("POD_NAMESPACE") or FLEET_NAMESPACE) if fleet
+        else CNI_NAMESPACE,
     )
     try:
         return asyncio.run(lifecycle.operate(plan))
@@ -172,10 +192,12 @@ def _startup_line(plan: lifecycle.Plan) -> str:
     from . import __version__
     from .objects import CNI_NAMESPACE
 
-    mode = "standalone" if plan.standalone else \
+    mode = "standalone" if plan.standalone or plan.fleet else \
         f"peering {CNI_NAMESPACE}/{plan.peering_name} priority {plan.priority}"
-    return (f"cni-operator {__version__} starting: mode in-cluster, cluster {plan.api_client.configuration.host}, "
-            f"identity {_identity()}, {mode}, lease {CNI_NAMESPACE}/{plan.lease_name} as {plan.identity} "
+    where = "in-cluster" if plan.fleet is None else \
+        f"fleet ({', '.join(plan.fleet.namespaces) or 'every namespace'})"
+    return (f"cni-operator {__version__} starting: mode {where}, cluster {plan.api_client.configuration.host}, "
+            f"identity {_identity()}, {mode}, lease {plan.lease_namespace}/{plan.lease_name} as {plan.identity} "
             f"({plan.lease_timing.duration}s), /healthz on {plan.health}, /metrics on {plan.metrics}")
 
 

@@ -13,11 +13,24 @@ them, and hack/run-tests.sh does it itself when the fleet tier is selected.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fleet.fleet_env import (
+    FLEET_NAMESPACE,
+    FLEET_SA,
+    RCN_NAMESPACE,
+    TEST_PACING,
+    Fleet,
+    chart_fleet_rbac,
+)
+from tests.harness.access import grant
+from tests.harness.cleanup import Cleanup
 from tests.harness.cluster import Cluster
+from tests.harness.operator import OperatorProcess
+from tests.harness.repo import REPO
 from tests.harness.targets import Target, TargetsUnavailable, connect_targets
 
 FLEET = Path(__file__).resolve().parent
@@ -38,3 +51,29 @@ def targets(cluster: Cluster) -> list[Target]:
     except TargetsUnavailable as e:
         problem = str(e)
     pytest.fail(problem, pytrace=False)  # outside the except: the message alone, no exception chain
+
+
+@pytest.fixture(scope="module")
+def fleet(cluster: Cluster, targets: list[Target], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The fleet operator, running for the whole module as the chart's fleet identity (tests/fleet/fleet_env.py);
+    every Secret, RemoteClusterNetwork, identity and namespace it used is gone afterwards."""
+    workdir = tmp_path_factory.mktemp("fleet")
+    cleanup = Cleanup()
+    try:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f",
+                        str(REPO / "crds" / "remoteclusternetworks.yaml"))
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s",
+                        "crd/remoteclusternetworks.cni-operator.io")
+        cluster.kubectl("create", "namespace", RCN_NAMESPACE)
+        cleanup.add(cluster.kubectl, "delete", "namespace", RCN_NAMESPACE, "--wait=false", check=False)
+        kubeconfig = grant(cluster, cleanup, FLEET_NAMESPACE, FLEET_SA, chart_fleet_rbac(),
+                           path=workdir / "fleet-operator.kubeconfig")
+        operator = OperatorProcess(kubeconfig, workdir / "fleet-operator.log", args=("--fleet",),
+                                   env={"POD_NAMESPACE": FLEET_NAMESPACE, **TEST_PACING}).start()
+        env = Fleet(cluster=cluster, operator=operator, workdir=workdir, cleanup=cleanup)
+        yield env
+        # RemoteClusterNetworks first, while the operator still runs: a Delete policy's finalizer needs it.
+        cluster.kubectl("delete", "rcn", "--all", "-n", RCN_NAMESPACE, "--timeout=60s", check=False)
+        operator.stop()
+    finally:
+        cleanup.run()

@@ -76,13 +76,15 @@ class OperatorProcess:
     SIGKILLs an operator and starts another: the new one waits for the dead one's Lease to expire."""
 
     def __init__(self, kubeconfig: Path, log_path: Path, *, standalone: bool = True, priority: int | None = None,
-                 env: dict | None = None, lease_duration: int | None = None, health: bool = False):
+                 env: dict | None = None, lease_duration: int | None = None, health: bool = False,
+                 args: tuple[str, ...] = ()):
         self.kubeconfig, self.log_path = kubeconfig, log_path
         self.standalone, self.priority = standalone, priority
         self.metrics_port = free_port()
         self.health_port = free_port() if health else 0
         self.lease_duration = lease_duration
         self.extra_env = env or {}
+        self.extra_args = tuple(args)  # e.g. ("--fleet",)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -110,6 +112,7 @@ class OperatorProcess:
             args.append("--standalone")
         if self.priority is not None:
             args += ["--priority", str(self.priority)]
+        args += self.extra_args
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         wait_for(self._serving, timeout=30, what="the operator to start serving /metrics")

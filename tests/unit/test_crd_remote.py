@@ -110,8 +110,11 @@ def test_spec_is_the_cluster_networks_plus_target_with_the_same_rules():
 def test_status_is_the_cluster_networks_plus_last_seen_time():
     cn_status = CN_SCHEMA["properties"]["status"]
     assert set(STATUS["properties"]) == set(cn_status["properties"]) | {"lastSeenTime"}
-    assert without_validations({**STATUS["properties"], "conditions": None, "lastSeenTime": None}) == {
-        **cn_status["properties"], "conditions": None, "lastSeenTime": None}
+    assert without_validations({**STATUS["properties"], "conditions": None, "lastSeenTime": None, "phase": None}) == {
+        **cn_status["properties"], "conditions": None, "lastSeenTime": None, "phase": None}
+    # The phases of a ClusterNetwork, plus the two that say why nothing is known of the target.
+    assert STATUS["properties"]["phase"]["enum"] == [*cn_status["properties"]["phase"]["enum"], "Unreachable",
+                                                     "CredentialsInvalid"]
     conditions = STATUS["properties"]["conditions"]
     assert "Reachable" in conditions["description"] and "CredentialsValid" in conditions["description"]
     assert conditions["items"] == cn_status["properties"]["conditions"]["items"]

@@ -9,10 +9,12 @@ References never leave the object's namespace: a tenant who may write RemoteClus
 point the operator only at Secrets in that namespace, so there is no `namespace` field to get wrong.
 
 The CRD (crds/remoteclusternetworks.yaml) is generated from these models like the ClusterNetwork's
-(schema/remote.py). The operator side of fleet mode is not built yet (docs/fleet.md).
+(schema/remote.py). The operator side is `fleet/` (docs/fleet.md).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -122,6 +124,10 @@ class RemoteClusterNetworkSpec(ClusterNetworkSpec):
     )
 
 
+RemotePhase = Literal["Pending", "Installing", "Ready", "Degraded", "Unmanaged", "Paused", "Failed", "Unreachable",
+                      "CredentialsInvalid"]
+
+
 class RemoteClusterNetworkStatus(ClusterNetworkStatus):
     """What the operator observed in the target cluster, and whether it could reach it; written only by the operator."""
 
@@ -130,6 +136,10 @@ class RemoteClusterNetworkStatus(ClusterNetworkStatus):
         description="Ready, Progressing, Degraded and Applied as for a ClusterNetwork, plus Reachable (the target's "
         "API server answers) and CredentialsValid (its kubeconfig is usable and allowed), each with its reason; "
         "Reconciling and Stalled as kstatus reads them.",
+    )
+    phase: RemotePhase | None = Field(
+        None, description="One-word summary of the conditions: a ClusterNetwork's phases, plus Unreachable (the "
+        "target's API server does not answer) and CredentialsInvalid (its kubeconfig cannot be used).",
     )
     last_seen_time: str | None = Field(
         None, description="When the operator last reached the target's API server (RFC 3339): the age of the "

@@ -17,6 +17,7 @@ import asyncio
 import datetime
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..apply import Applier
 from ..events import EventRecorder
@@ -29,7 +30,7 @@ from .loop import CoalescingLoop
 from .peering import Peering, outranked
 from .projections import Projections, intent
 from .reconcile import Reconciler
-from .status import StatusWriter
+from .status import StatusWriter, clusternetwork_ref
 
 # API trouble a later pass can get past by itself: logged as a WARNING with the retry, not as an ERROR with a trace.
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -43,12 +44,31 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError, OSError)) or type(exc).__module__.startswith("urllib3")
 
 
+def _as_is(body: dict) -> dict:
+    return body
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the object driving a session lives and how the session sees it. In-cluster: the cluster itself, the
+    ClusterNetwork as it is. Fleet mode: the management cluster, a RemoteClusterNetwork seen without its
+    spec.target (the rest of its spec is a ClusterNetwork's), with Reachable/CredentialsValid added to its status
+    (`decorate`) and lastSeenTime to every status patch (`stamp`)."""
+
+    kube: Kube
+    ref_of: Callable[[dict], ObjectRef] = clusternetwork_ref
+    view: Callable[[dict], dict] = _as_is
+    decorate: Callable[[dict], None] | None = None
+    stamp: Callable[[], dict] | None = None
+
+
 class ClusterSession:
     def __init__(self, kube: Kube, *, name: str = "in-cluster", singleton: str | None = None,
                  min_interval: float = 1.0, peering: Peering | None = None, recorder: EventRecorder | None = None,
                  metric_labels: dict | None = None, logger: logging.Logger | None = None,
                  complete_kinds: frozenset[str] = frozenset(), spec_quiet: float = 0.0,
-                 registry_policy: RegistryPolicy | None = None, may_act: Callable[[], bool] | None = None):
+                 registry_policy: RegistryPolicy | None = None, may_act: Callable[[], bool] | None = None,
+                 home: Home | None = None):
         """`singleton`: the only ClusterNetwork name this session acts on (in-cluster: "default").
         `peering`: check kopf's peering object before every pass (replicas), None when standalone.
         `may_act`: asked before every pass; False skips it (this process no longer holds the Lease).
@@ -56,23 +76,29 @@ class ClusterSession:
         projections answer for them and a pass reads nothing from the API server.
         `spec_quiet`: how long a spec must stay unchanged before a change that restarts the CNI's pods is applied.
         `registry_policy`: where the CNI's images may come from; None reads CNI_OPERATOR_ALLOWED_REGISTRIES
-        (registry_policy.py; `cni-operator run` has checked it before starting)."""
+        (registry_policy.py; `cni-operator run` has checked it before starting).
+        `home`: where the object that drives this session lives, when not in the cluster itself (fleet mode)."""
         self.name = name
         self.kube = kube
+        self.home = home or Home(kube)
         self.singleton = singleton
         self.peering = peering
         self.may_act = may_act
         self.logger = logger or logging.getLogger("cni_operator")
         self.projections = Projections()
-        self.recorder = recorder if recorder is not None else EventRecorder(kube)
+        self.recorder = recorder if recorder is not None else EventRecorder(self.home.kube)
+        self._owns_recorder = recorder is None  # a given one is shared (fleet: one per namespace): not ours to close
         labels = metric_labels or {}
-        policy = registry_policy if registry_policy is not None else RegistryPolicy.from_env()
-        self.logger.info("the CNI's images may come from: %s", policy.describe())
+        if registry_policy is None:  # given: the feeder has said it once for all its sessions
+            registry_policy = RegistryPolicy.from_env()
+            self.logger.info("the CNI's images may come from: %s", registry_policy.describe())
+        policy = registry_policy
         self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember,
                                complete=lambda ref: ref.kind in complete_kinds)
         self.reconciler = Reconciler(
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
-            StatusWriter(kube, self._own_clusternetwork_write, labels), self.logger, labels, policy,
+            StatusWriter(self.home.kube, self._own_clusternetwork_write, labels, ref_of=self.home.ref_of,
+                         decorate=self.home.decorate, stamp=self.home.stamp), self.logger, labels, policy,
             spec_quiet=spec_quiet)
         self.foreign_crds = ForeignCRDCheck(kube, self.reconciler.announcer)  # CRDs the CNI needs, never ours
         self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
@@ -87,11 +113,13 @@ class ClusterSession:
     async def stop(self) -> None:
         await self.loop.stop()
         self.applier.pool.shutdown(wait=False, cancel_futures=True)
-        await asyncio.to_thread(self.recorder.close)
+        if self._owns_recorder:
+            await asyncio.to_thread(self.recorder.close)
 
     # ---- what the watches report (each pokes the loop only when something the operator reads changed)
 
     def observe_clusternetwork(self, body: dict, *, deleted: bool = False) -> None:
+        body = self.home.view(body)
         if self.singleton and (body.get("metadata") or {}).get("name") != self.singleton:
             return  # admission rejects others; an older CRD without the rule must not make us act on them
         before = intent(self.projections.clusternetwork)
@@ -177,6 +205,7 @@ class ClusterSession:
             self.projections.put_workload(body)
 
     def _own_clusternetwork_write(self, body: dict) -> None:
+        body = self.home.view(body)
         before = intent(self.projections.clusternetwork)
         if self.projections.update_clusternetwork(body) and intent(self.projections.clusternetwork) != before:
             self.loop.intent_changed()

@@ -58,7 +58,6 @@ from .status import (
     StatusWriter,
     applied_generation,
     build,
-    clusternetwork_ref,
     digest_of,
     installed_version,
 )
@@ -343,7 +342,7 @@ class Reconciler:
         updated = finalizers + [FINALIZER] if want else [f for f in finalizers if f != FINALIZER]
         patch = {"metadata": {"finalizers": updated, "resourceVersion": cr["metadata"]["resourceVersion"]}}
         try:
-            result = await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr), patch)
+            result = await self.writer.patch(cr, patch)
             self.writer.on_written(result)
         except KubeError as exc:
             if exc.status not in (404, 409):  # 409: a newer version exists; the next pass sees it
@@ -384,8 +383,7 @@ class Reconciler:
                 self.announcer.say(cr, NORMAL, "Deleted", f"removed {len(outcome.pruned)} CNI objects{kept}")
         remaining = [f for f in finalizers if f != FINALIZER]
         try:
-            await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr),
-                                    {"metadata": {"finalizers": remaining}})
+            await self.writer.patch(cr, {"metadata": {"finalizers": remaining}})
         except KubeError as exc:
             if exc.status != 404:
                 raise

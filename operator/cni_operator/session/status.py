@@ -112,22 +112,41 @@ def digest_of(objects: list[dict]) -> str:
 
 
 class StatusWriter:
-    """Patches status when it differs; feeds the response back so the next pass compares against it."""
+    """Patches status when it differs; feeds the response back so the next pass compares against it.
 
-    def __init__(self, kube: Kube, on_written: Callable[[dict], None], metric_labels: dict | None = None):
+    `kube` is the API server that holds the ClusterNetwork (in fleet mode the management cluster, not the target the
+    CNI runs in) and `ref_of` names the object (a namespaced RemoteClusterNetwork in fleet mode). `decorate` adds what
+    the feeder knows and health does not (fleet mode: Reachable, CredentialsValid) to every status before it is
+    compared; `stamp` adds fields only to a patch that is sent anyway (fleet mode: lastSeenTime), so they never cause
+    a write by themselves."""
+
+    def __init__(self, kube: Kube, on_written: Callable[[dict], None], metric_labels: dict | None = None, *,
+                 ref_of: Callable[[dict], ObjectRef] = clusternetwork_ref,
+                 decorate: Callable[[dict], None] | None = None, stamp: Callable[[], dict] | None = None):
         self.kube = kube
         self.on_written = on_written
         self.labels = metric_labels or {}
+        self.ref_of = ref_of
+        self.decorate = decorate
+        self.stamp = stamp
+
+    async def patch(self, cr: dict, patch: dict) -> dict:
+        """A merge patch of the object itself (its finalizers), where it lives."""
+        return await asyncio.to_thread(self.kube.merge_patch, self.ref_of(cr), patch)
 
     async def publish(self, cr: dict, status: dict) -> bool:
         """True when a patch was sent."""
         old = cr.get("status") or {}
+        if self.decorate is not None:
+            self.decorate(status)
         status["conditions"] = merge_conditions(old.get("conditions") or [], status.get("conditions") or [], utcnow())
         status.setdefault("observedGeneration", cr["metadata"].get("generation"))
         if not status_differs(old, status):
             return False
+        if self.stamp is not None:
+            status.update(self.stamp())
         try:
-            result = await asyncio.to_thread(self.kube.merge_patch, clusternetwork_ref(cr), {"status": status},
+            result = await asyncio.to_thread(self.kube.merge_patch, self.ref_of(cr), {"status": status},
                                              subresource="status")
         except KubeError as exc:
             if exc.status == 404:
