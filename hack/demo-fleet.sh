@@ -8,6 +8,10 @@
 #   bash hack/demo-fleet.sh          set up (or reuse) everything and show it; safe to run again
 #   bash hack/demo-fleet.sh stop     stop the fleet operator only (`make demo-fleet-stop`); `make cluster-down` stops
 #                                    everything
+#   bash hack/demo-fleet.sh clean    stop the fleet operator and remove what the demo put into the clusters (the
+#                                    RemoteClusterNetworks and Secrets, the CNIs, labels and identities in the targets,
+#                                    the chart's fleet RBAC); the clusters and the CRD stay (tests/fleet/test_demo_fleet.py
+#                                    uses it, so the fleet tests after it find the targets as they were)
 #
 # As in hack/demo.sh the operator runs as a local process (no container runtime here), `cni-operator run --fleet
 # --standalone`, authenticated as the chart's fleet ServiceAccount with a token from `kubectl create token`: exactly
@@ -70,6 +74,31 @@ cmd_stop() {
     echo ">> fleet operator stopped; the clusters and their CNIs keep running (\`make cluster-down\` stops everything)"
 }
 
+# The registrations of step 4, one per line: target, then fleet_register.py's arguments (clean undoes them).
+REGISTRATIONS=(
+    "t1 --cluster-type mks"
+    "t2 --cluster-type eks --eks"
+    "t3 --cluster-type imported --foreign-cni"
+)
+
+cmd_clean() {
+    python3 hack/localcluster.py status >/dev/null 2>&1 || die "the local cluster is not running; nothing to clean."
+    stop_operator
+    local registration
+    for registration in "${REGISTRATIONS[@]}"; do
+        # shellcheck disable=SC2086 # the arguments are words
+        "$PY" hack/fleet_register.py $registration --namespace "$FLEET_NS" --unregister | sed 's/^/   /'
+    done
+    k delete namespace "$FLEET_NS" --ignore-not-found --wait=false >/dev/null
+    # The chart's fleet objects but the CRD (shared with the fleet tests, kept as `helm uninstall` keeps it).
+    "$HELM" template "$RELEASE" charts/cni-operator --namespace "$OPERATOR_NS" --set fleet.enabled=true \
+        --show-only templates/serviceaccount.yaml --show-only templates/rbac-fleet.yaml |
+        k delete --ignore-not-found -f - >/dev/null
+    k delete namespace "$OPERATOR_NS" --ignore-not-found --wait=false >/dev/null # its Lease goes with it
+    rm -f "$OPERATOR_KUBECONFIG"
+    echo ">> fleet demo removed; the management cluster and the targets keep running (\`make cluster-down\` stops them)"
+}
+
 # phases: "t1=Ready t2=Ready t3=Unmanaged" as the RemoteClusterNetworks of $FLEET_NS say now.
 phases() {
     k -n "$FLEET_NS" get rcn -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase} {end}' 2>/dev/null | xargs
@@ -115,9 +144,11 @@ cmd_up() {
     say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
 
     step "three targets registered in namespace $FLEET_NS (hack/fleet_register.py): t1 mks, t2 eks, t3 imported"
-    "$PY" hack/fleet_register.py t1 --cluster-type mks --namespace "$FLEET_NS" | sed 's/^/   /'
-    "$PY" hack/fleet_register.py t2 --cluster-type eks --eks --namespace "$FLEET_NS" | sed 's/^/   /'
-    "$PY" hack/fleet_register.py t3 --cluster-type imported --foreign-cni --namespace "$FLEET_NS" | sed 's/^/   /'
+    local registration
+    for registration in "${REGISTRATIONS[@]}"; do
+        # shellcheck disable=SC2086 # the arguments are words
+        "$PY" hack/fleet_register.py $registration --namespace "$FLEET_NS" | sed 's/^/   /'
+    done
 
     step "kubectl get rcn -A, until t1 and t2 are Ready and t3 Unmanaged (at most ${DEMO_TIMEOUT}s)"
     local want="t1=Ready t2=Ready t3=Unmanaged" now last=""
@@ -171,5 +202,6 @@ EOF
 case "${1:-up}" in
 up) cmd_up ;;
 stop) cmd_stop ;;
-*) die "usage: bash hack/demo-fleet.sh [up|stop]" ;;
+clean) cmd_clean ;;
+*) die "usage: bash hack/demo-fleet.sh [up|stop|clean]" ;;
 esac

@@ -19,7 +19,9 @@ one such label as evidence of EKS, as the integration tests fake EKS nodes). --f
 Canal (manifests/upstream/canal/<version>/canal.yaml, `kubectl apply --server-side`, field manager kubectl) as a
 cluster's existing CNI, the way tests/integration/test_operator_adoption.py does: what an imported cluster brings.
 
-The tests import register() (and the steps) from here: one implementation for the demo and the tests. It needs the
+`--unregister` with the same arguments undoes it (`bash hack/demo-fleet.sh clean` uses it).
+
+The tests import register() and unregister() (and the steps) from here: one implementation for the demo and the tests. It needs the
 venv's python (PyYAML, the cni_operator package for target-rbac) and the toolchain's kubectl.
 """
 
@@ -214,6 +216,52 @@ def register(target: str, cluster_type: str, *, management: Path, namespace: str
     return registration
 
 
+MANAGED = "app.kubernetes.io/managed-by=cni-operator"  # the label on everything the operator applies in a target
+
+
+def unregister(target: str, cluster_type: str, *, management: Path, namespace: str, name: str | None = None,
+               eks: bool = False, foreign_cni: bool = False) -> list[str]:
+    """Undo register() with the same arguments, without an operator: the RemoteClusterNetwork (its finalizer dropped,
+    nobody would release it) and the Secret in the management cluster; in the target, the CNI the operator installed
+    (everything with its managed-by label), the Canal --foreign-cni installed, the EKS labels, and the identity.
+    What it removed, in words. CRDs are deleted without waiting: the API server removes them shortly."""
+    if not name:
+        name = Path(target).parent.name if "/" in target else target
+    admin = target_admin_kubeconfig(target)
+    done = []
+    if _exists(management, "rcn", name, namespace):
+        kubectl(management, "patch", "rcn", name, "-n", namespace, "--type=merge", "-p",
+                '{"metadata":{"finalizers":null}}')
+    kubectl(management, "delete", "rcn", name, "-n", namespace, "--ignore-not-found", "--wait=true", "--timeout=60s")
+    kubectl(management, "delete", "secret", f"{name}-kubeconfig", "-n", namespace, "--ignore-not-found")
+    done.append(f"RemoteClusterNetwork and Secret {namespace}/{name}-kubeconfig deleted")
+    kubectl(admin, "delete", "-n", IDENTITY_NAMESPACE, "ds,deploy,cm,sa,svc,pdb,role,rolebinding", "-l", MANAGED,
+            "--ignore-not-found", "--wait=true", "--timeout=120s")
+    kubectl(admin, "delete", "clusterrole,clusterrolebinding", "-l", MANAGED, "--ignore-not-found")
+    kubectl(admin, "delete", "crd", "-l", MANAGED, "--ignore-not-found", "--wait=false")
+    done.append("the CNI the operator installed removed from the target")
+    if foreign_cni:
+        manifest = REPO / "manifests" / "upstream" / "canal" / FOREIGN_CANAL / "canal.yaml"
+        kubectl(admin, "delete", "-f", str(manifest), "--ignore-not-found", "--wait=false")
+        done.append("upstream Canal removed from the target")
+    if eks:
+        nodes = kubectl(admin, "get", "nodes", "-o", "name").split()
+        if nodes:
+            kubectl(admin, "label", *nodes, f"{EKS_LABEL[0]}-")
+        done.append("EKS labels removed from the target's nodes")
+    res = subprocess.run([sys.executable, "-m", "cni_operator.cli", "target-rbac", "--cluster-type", cluster_type,
+                          "--token-secret"], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RegisterError(f"cni-operator target-rbac failed: {res.stderr.strip()}")
+    kubectl(admin, "delete", "-f", "-", "--ignore-not-found", input=res.stdout)
+    done.append(f"identity {IDENTITY_NAMESPACE}/{IDENTITY} removed from the target")
+    return done
+
+
+def _exists(kubeconfig: Path, kind: str, name: str, namespace: str) -> bool:
+    return bool(kubectl(kubeconfig, "get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name").strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("target", help="a target of the local substrate (t1, t2, ...) or the path of its admin kubeconfig")
@@ -227,7 +275,19 @@ def main(argv: list[str] | None = None) -> int:
                     help='more spec of the RemoteClusterNetwork, as JSON, e.g. \'{"cni": {"version": "v3.32.1"}}\'')
     ap.add_argument("--eks", action="store_true", help="label the target's nodes as EKS nodes first")
     ap.add_argument("--foreign-cni", action="store_true", help="install upstream's Canal in the target first")
+    ap.add_argument("--unregister", action="store_true",
+                    help="undo a registration made with the same arguments (the demo's clean-up)")
     args = ap.parse_args(argv)
+    if args.unregister:
+        try:
+            lines = unregister(args.target, args.cluster_type, management=args.management_kubeconfig,
+                               namespace=args.namespace, name=args.name, eks=args.eks, foreign_cni=args.foreign_cni)
+        except RegisterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        for line in lines:
+            print(f"{args.name or args.target}: {line}")
+        return 0
     try:
         reg = register(args.target, args.cluster_type, management=args.management_kubeconfig,
                        namespace=args.namespace, name=args.name, rcn=not args.no_rcn, spec=args.spec, eks=args.eks,
