@@ -42,7 +42,7 @@ export CNI_OPERATOR_DEMO_COMPONENT=cni-operator-fleet   # hack/demo.py records a
 T0=$SECONDS
 
 step_no=0
-STEPS=5
+STEPS=6
 step() { step_no=$((step_no + 1)); echo ">> [$step_no/$STEPS] $* ($((SECONDS - T0))s)"; }
 say() { echo "   $*"; }
 die() { echo "error: $*" >&2; exit 1; }
@@ -74,7 +74,8 @@ cmd_stop() {
     echo ">> fleet operator stopped; the clusters and their CNIs keep running (\`make cluster-down\` stops everything)"
 }
 
-# The registrations of step 4, one per line: target, then fleet_register.py's arguments (clean undoes them).
+# The three targets: name, cluster type, and what fleet_register.py does to it before it is registered (--eks,
+# --foreign-cni), as it would be when it was provisioned. `clean` undoes all of it.
 REGISTRATIONS=(
     "t1 --cluster-type mks"
     "t2 --cluster-type eks --eks"
@@ -107,6 +108,16 @@ phases() {
 cmd_up() {
     step "management cluster and 3 target clusters, $NODES fake nodes each (reused if they are up)"
     "$PY" hack/localcluster.py up --nodes "$NODES" --targets 3 | sed 's/^/   /'
+
+    step "the targets as they were provisioned: t2's nodes labelled as EKS nodes, upstream Canal running in t3"
+    local registration
+    for registration in "${REGISTRATIONS[@]}"; do
+        # shellcheck disable=SC2086 # the arguments are words
+        "$PY" hack/fleet_register.py $registration --prepare-only | sed 's/^/   /'
+    done
+    # t3's own network settles before the operator arrives (its CRDs and pods load the etcd all clusters share).
+    "$KUBECTL" --kubeconfig "$STATE/targets/t3/kubeconfig" -n kube-system rollout status ds/canal --timeout=120s |
+        sed 's/^/   /'
 
     step "the RemoteClusterNetwork CRD and the fleet operator's RBAC, from the Helm chart (fleet.enabled=true)"
     k create namespace "$OPERATOR_NS" --dry-run=client -o yaml | k apply --server-side -f - | sed 's/^/   /'
@@ -144,8 +155,9 @@ cmd_up() {
     say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
 
     step "three targets registered in namespace $FLEET_NS (hack/fleet_register.py): t1 mks, t2 eks, t3 imported"
-    local registration
     for registration in "${REGISTRATIONS[@]}"; do
+        registration=${registration% --eks}                # done in step 2
+        registration=${registration% --foreign-cni}
         # shellcheck disable=SC2086 # the arguments are words
         "$PY" hack/fleet_register.py $registration --namespace "$FLEET_NS" | sed 's/^/   /'
     done
@@ -184,8 +196,8 @@ cmd_up() {
    kubectl get rcn -A; kubectl -n $FLEET_NS describe rcn t1 | sed -n '/Conditions/,/Events/p'
    \$T1 -n kube-system delete \$POD                # the DaemonSet replaces it: Ready again
 
-   # make t2 unreachable: freeze its API server (it accepts connections, answers nothing). Within about 30 s
-   # t2 shows REACHABLE False and Ready=Unknown (never Degraded), its last known health kept with status.lastSeenTime
+   # make t2 unreachable: freeze its API server (it accepts connections, answers nothing). Within seconds t2 shows
+   # PHASE Unreachable, REACHABLE False, Ready=Unknown (never Degraded), its last health kept with status.lastSeenTime
    kill -STOP \$(awk '\$1 == "kube-apiserver" {print \$2}' $rel_state/targets/t2/pids)
    kubectl get rcn -A -w                        # Ctrl-C when you have seen it
    kill -CONT \$(awk '\$1 == "kube-apiserver" {print \$2}' $rel_state/targets/t2/pids)   # back: Ready again

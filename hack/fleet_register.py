@@ -19,7 +19,7 @@ one such label as evidence of EKS, as the integration tests fake EKS nodes). --f
 Canal (manifests/upstream/canal/<version>/canal.yaml, `kubectl apply --server-side`, field manager kubectl) as a
 cluster's existing CNI, the way tests/integration/test_operator_adoption.py does: what an imported cluster brings.
 
-`--unregister` with the same arguments undoes it (`bash hack/demo-fleet.sh clean` uses it).
+`--prepare-only` does only what --eks and --foreign-cni do; `--unregister` with the same arguments undoes it (`bash hack/demo-fleet.sh clean` uses it).
 
 The tests import register() and unregister() (and the steps) from here: one implementation for the demo and the tests. It needs the
 venv's python (PyYAML, the cni_operator package for target-rbac) and the toolchain's kubectl.
@@ -275,9 +275,23 @@ def main(argv: list[str] | None = None) -> int:
                     help='more spec of the RemoteClusterNetwork, as JSON, e.g. \'{"cni": {"version": "v3.32.1"}}\'')
     ap.add_argument("--eks", action="store_true", help="label the target's nodes as EKS nodes first")
     ap.add_argument("--foreign-cni", action="store_true", help="install upstream's Canal in the target first")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="only what --eks and --foreign-cni do to the target (a cluster as it was provisioned)")
     ap.add_argument("--unregister", action="store_true",
                     help="undo a registration made with the same arguments (the demo's clean-up)")
     args = ap.parse_args(argv)
+    if args.prepare_only:
+        try:
+            admin = target_admin_kubeconfig(args.target)
+            if args.eks:
+                print(f"{args.target}: labelled {len(label_nodes_as_eks(admin))} node(s) {EKS_LABEL[0]}={EKS_LABEL[1]}")
+            if args.foreign_cni:
+                print(f"{args.target}: installed upstream Canal from "
+                      f"{install_foreign_cni(admin).relative_to(REPO)}")
+        except RegisterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.unregister:
         try:
             lines = unregister(args.target, args.cluster_type, management=args.management_kubeconfig,
