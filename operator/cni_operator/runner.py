@@ -86,6 +86,9 @@ def configure_logging(fmt: str, verbose: bool) -> None:
     logging.getLogger("kopf").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # "Connection pool is full, discarding connection": a burst of parallel applies to one fleet target opens more
+    # connections than its pool keeps idle (by design: an idle target holds few); not a problem to report.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 # ---------------------------------------------------------------- what the process needs before it starts
