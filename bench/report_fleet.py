@@ -12,6 +12,7 @@ TITLE = "## 7. Fleet mode"
 COMMAND = ".venv/bin/python hack/localcluster.py up --nodes 3 --targets 5 && .venv/bin/python -m bench.bench_fleet"
 ROW = "| 7. "
 LATENCY_GOAL = 0.2  # seconds, p50 (issue 11: the same as in-cluster, p50 < 200 ms)
+INSTALL_CLOSE_TO_1 = 1.5  # N targets at once / one: "close to 1" (each target has its own task and rate limit)
 
 
 def _ms(seconds: float) -> str:
@@ -53,7 +54,9 @@ def summary_rows(r: dict) -> list[str]:
          f"same process, 0 targets: {_cpu(base)}; in-cluster operator: {_cpu(base, base['incluster'])}", "-", "-",
          "-"],
         [f"7. fleet: install on {inst['targets']} targets at once → all Ready", f"{inst['ready_s']['all']:.2f} s",
-         f"one target: {inst['ready_s']['one']:.2f} s", f"{inst['ready_s']['ratio']:.2f}×", "close to 1", "-"],
+         f"one target: {inst['ready_s']['one']:.2f} s", f"{inst['ready_s']['ratio']:.2f}×",
+         f"close to 1 (≤ {INSTALL_CLOSE_TO_1})",
+         "met" if inst["ready_s"]["ratio"] <= INSTALL_CLOSE_TO_1 else "**not met**"],
         ["7. fleet: readiness change in a target → RemoteClusterNetwork status, p50 / p99",
          f"{_ms(lat['rcn_p50'])} / {_ms(lat['rcn_p99'])}",
          f"the target's DaemonSet numberReady: {_ms(lat['ds_p50'])} / {_ms(lat['ds_p99'])}",
