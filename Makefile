@@ -6,11 +6,14 @@ PY := $(VENV)/bin/python
 NODES ?= 3
 TARGETS ?= 0
 
-.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop bench bench-fleet crd lint clean
+.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop demo-fleet demo-fleet-stop bench bench-fleet crd lint clean
 
 help:
 	@echo "make demo        set up everything, start the local control plane, run the operator, show a ClusterNetwork Ready"
 	@echo "make demo-stop   stop the operator make demo started (make cluster-down stops everything)"
+	@echo "make demo-fleet  fleet mode: a management cluster, 3 target clusters (mks, eks, imported), the fleet operator,"
+	@echo "                 kubectl get rcn -A showing Ready, Ready, Unmanaged (docs/fleet.md)"
+	@echo "make demo-fleet-stop stop the fleet operator make demo-fleet started"
 	@echo "make test        set up everything and run the whole suite (unit, integration, e2e, faults)"
 	@echo "make venv        .venv with the package, the cni-operator command and the dev tools"
 	@echo "make tools       build (or reuse) the control plane binaries under ~/.cache/cni-operator/bin"
@@ -49,6 +52,12 @@ demo: venv tools
 
 demo-stop:
 	@bash hack/demo.sh stop
+
+demo-fleet: venv tools
+	@bash hack/demo-fleet.sh
+
+demo-fleet-stop:
+	@bash hack/demo-fleet.sh stop
 
 bench: venv tools
 	@$(PY) -m bench.run

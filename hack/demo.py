@@ -24,7 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import localcluster as lc
 
-COMPONENT = "cni-operator"
+# The name in .cluster/pids; `make demo-fleet` (hack/demo-fleet.sh) sets CNI_OPERATOR_DEMO_COMPONENT=cni-operator-fleet
+# so each demo stops only its own operator.
+COMPONENT = os.environ.get("CNI_OPERATOR_DEMO_COMPONENT") or "cni-operator"
 STOP_GRACE_S = 20.0
 
 

@@ -138,6 +138,11 @@ it holds), which is its justification.
 clusternetworks.cni-operator.io
 {{- end -}}
 
+{{/* The RemoteClusterNetwork CRD's name (crds/remoteclusternetworks.yaml), installed by a fleet release. */}}
+{{- define "cni-operator.remoteCrdName" -}}
+remoteclusternetworks.cni-operator.io
+{{- end -}}
+
 {{/*
 "true" when the chart talks to a cluster (helm install/upgrade), "" for `helm template` and client dry runs, where
 lookup returns nothing: kube-system exists on every cluster.
@@ -147,13 +152,21 @@ lookup returns nothing: kube-system exists on every cluster.
 {{- end -}}
 
 {{/*
-Fails the render, with the commands that fix it, when the ClusterNetwork CRD exists and is not this release's: Helm
+Fails the render, with the commands that fix it, when a CRD of the chart exists and is not this release's: Helm
 refuses to take over an object without its ownership metadata, and its own error names the missing keys but not
 what to run. This is the case of every release of chart 0.1.0, which installed the CRD from crds/ (so `helm
 upgrade` never changed it), and of a CRD applied with kubectl from the bundles.
 */}}
 {{- define "cni-operator.crdOwnershipGuard" -}}
-{{- $name := include "cni-operator.crdName" . -}}
+{{- include "cni-operator.crdOwnershipGuardFor" (list . (include "cni-operator.crdName" .)) -}}
+{{- end -}}
+{{- define "cni-operator.remoteCrdOwnershipGuard" -}}
+{{- include "cni-operator.crdOwnershipGuardFor" (list . (include "cni-operator.remoteCrdName" .)) -}}
+{{- end -}}
+{{/* (list ROOT CRD-NAME): the guard for that CRD. */}}
+{{- define "cni-operator.crdOwnershipGuardFor" -}}
+{{- $name := index . 1 -}}
+{{- with index . 0 -}}
 {{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" $name -}}
 {{- if $crd -}}
 {{- $labels := $crd.metadata.labels | default dict -}}
@@ -168,6 +181,7 @@ upgrade` never changed it), and of a CRD applied with kubectl from the bundles.
   kubectl label crd %[1]s app.kubernetes.io/managed-by=Helm --overwrite
   kubectl annotate crd %[1]s meta.helm.sh/release-name=%[2]s meta.helm.sh/release-namespace=%[3]s --overwrite
 Or leave the CRD to kubectl with --set crds.enabled=false (docs/install.md, "Upgrading").` $name .Release.Name .Release.Namespace) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -217,4 +231,61 @@ next one applies clusterNetwork.spec against it. Empty otherwise.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+fleet.enabled, "true" or "": false also when `fleet` is missing from the values (an upgrade with --reuse-values from
+a chart before fleet mode reuses values without the key).
+*/}}
+{{- define "cni-operator.fleetEnabled" -}}
+{{- if (.Values.fleet | default dict).enabled }}true{{ end -}}
+{{- end -}}
+
+{{/* fleet.namespaces as a JSON list (empty: every namespace). */}}
+{{- define "cni-operator.fleetNamespaces" -}}
+{{- (.Values.fleet | default dict).namespaces | default list | toJson -}}
+{{- end -}}
+
+{{/*
+The Lease that lets one fleet operator process act: in the release namespace (the operator's --lease-namespace
+defaults to POD_NAMESPACE), under a name of its own, so it never meets an in-cluster operator's kube-system Lease.
+*/}}
+{{- define "cni-operator.fleetLeaseName" -}}
+cni-operator-fleet
+{{- end -}}
+
+{{/*
+The rules of a fleet operator where it serves RemoteClusterNetworks: a ClusterRole (fleet.namespaces empty) or a Role
+in each listed namespace (rbac-fleet.yaml). Writes to RemoteClusterNetworks and Events cannot be narrowed by name:
+the names are their writers', unknown when the chart is installed.
+*/}}
+{{- define "cni-operator.fleetRules" -}}
+# Read the RemoteClusterNetworks (the operator's input, one per target cluster) and watch them for changes.
+- apiGroups: ["cni-operator.io"]
+  resources: ["remoteclusternetworks"]
+  verbs: ["get", "list", "watch"]
+# Add and remove the operator's finalizer (a merge patch of metadata.finalizers), so deletionPolicy: Delete can
+# clean up the target before the object goes. Any name: RemoteClusterNetworks are named by whoever creates them.
+- apiGroups: ["cni-operator.io"]
+  resources: ["remoteclusternetworks"]
+  verbs: ["patch"]
+# Report phase, conditions, health, Reachable and CredentialsValid in each RemoteClusterNetwork's status.
+- apiGroups: ["cni-operator.io"]
+  resources: ["remoteclusternetworks/status"]
+  verbs: ["patch"]
+# Post Events about a RemoteClusterNetwork next to it (install, drift reverted, degraded, unreachable); patch
+# bumps the count of a repeated one. Events are named by their poster, so not by resourceNames.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Read the target's kubeconfig Secret that a RemoteClusterNetwork names (spec.target). `get` only, by the name the
+# object gives: no list and no watch, so the operator never sees a Secret nobody pointed it at. It reads the Secret
+# again when it (re)connects, which is how a rotated kubeconfig is picked up.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+# spec.target.clusterRef: read the Cluster API Cluster it names (its kubeconfig is then the Secret <name>-kubeconfig).
+- apiGroups: ["cluster.x-k8s.io"]
+  resources: ["clusters"]
+  verbs: ["get"]
 {{- end -}}
