@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 NODES ?= 3
 TARGETS ?= 0
 
-.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop demo-fleet demo-fleet-stop bench crd lint clean
+.PHONY: help venv tools cluster-up cluster-down test test-unit test-k8s demo demo-stop demo-fleet demo-fleet-stop bench bench-fleet crd lint clean
 
 help:
 	@echo "make demo        set up everything, start the local control plane, run the operator, show a ClusterNetwork Ready"
@@ -21,6 +21,7 @@ help:
 	@echo "                 TARGETS=3 make cluster-up: also fleet targets t1..t3 (.cluster/targets/<name>/kubeconfig)"
 	@echo "make cluster-down stop it and remove its state"
 	@echo "make bench       benchmarks -> BENCHMARKS.md"
+	@echo "make bench-fleet fleet-mode benchmarks (needs TARGETS=5 make cluster-up) -> BENCHMARKS.md section 7"
 
 # Rebuilt only when pyproject.toml changes; the stamp makes repeated runs a no-op.
 venv: $(VENV)/.stamp
@@ -60,6 +61,9 @@ demo-fleet-stop:
 
 bench: venv tools
 	@$(PY) -m bench.run
+
+bench-fleet: venv tools
+	@$(PY) -m bench.bench_fleet
 
 # Regenerate everything derived from the API models and the catalog: the CRD, docs/api.md, the chart's templated CRD,
 # the chart's RBAC files for the CNI (hack/cni_rbac.py, run by gen-bundle.py) and the bundles.

@@ -352,12 +352,12 @@ def scale_section(r: dict, previous: str) -> str:
 
 
 def markdown(r: dict, previous: str = "") -> str:
-    from bench import report_upgrade
+    from bench import report_fleet, report_upgrade
 
     upgrade = report_upgrade.section(r) if "upgrade" in r else report_upgrade.carried_over(previous)
     parts = [header(r), summary(r), install_section(r), latency_section(r), writes_section(r),
              scale_section(r, previous), render_section(r), upgrade]
-    return "\n".join(p for p in parts if p)
+    return report_fleet.carry("\n".join(p for p in parts if p), r.get("fleet"), previous)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ Environment (all optional):
     BENCH_UPGRADE=1           run the upgrade benchmark too (bench/bench_upgrade.py; about 15 minutes; alone:
                               `python -m bench.bench_upgrade`): BENCH_UPGRADE_NODES=100,
                               BENCH_UPGRADE_POLICIES=fast,default, BENCH_UPGRADE_TIMEOUT=900
+    BENCH_FLEET=1             run the fleet benchmark too (bench/bench_fleet.py; about 12 minutes, needs the local
+                              targets: `hack/localcluster.py up --targets 5`; alone: `python -m bench.bench_fleet`):
+                              BENCH_FLEET_IDLE_SECONDS=60, BENCH_FLEET_RUNS=3, BENCH_FLEET_CHANGES=30
     BENCH_OUTPUT=BENCHMARKS.md
     KUBECONFIG_TESTS, AUDIT_LOG_TESTS   benchmark this (disposable, loopback) cluster instead of starting one,
                               as the test tiers do; without an audit log the write counts are skipped
@@ -122,6 +125,12 @@ def main() -> int:
                 cluster, env_int("BENCH_UPGRADE_NODES", 100),
                 [p for p in os.environ.get("BENCH_UPGRADE_POLICIES", "fast,default").split(",") if p],
                 env_float("BENCH_UPGRADE_TIMEOUT", 900))
+        if os.environ.get("BENCH_FLEET", "") not in ("", "0"):
+            from bench import bench_fleet
+
+            results["fleet"] = bench_fleet.measure(cluster, operator, workdir)
+            if "skipped" not in results["fleet"]["fleet"]:
+                bench_fleet.save(results["fleet"])
         results["operator_rss_mib_end"] = operator.rss_mib()
         ok = True
     finally:
