@@ -14,7 +14,7 @@ help:
 	@echo "make demo-fleet  fleet mode: a management cluster, 3 target clusters (mks, eks, imported), the fleet operator,"
 	@echo "                 kubectl get rcn -A showing Ready, Ready, Unmanaged (docs/fleet.md)"
 	@echo "make demo-fleet-stop stop the fleet operator make demo-fleet started"
-	@echo "make test        set up everything and run the whole suite (unit, integration, e2e, faults)"
+	@echo "make test        set up everything and run the whole suite (unit, integration, e2e, faults, fleet)"
 	@echo "make venv        .venv with the package, the cni-operator command and the dev tools"
 	@echo "make tools       build (or reuse) the control plane binaries under ~/.cache/cni-operator/bin"
 	@echo "make cluster-up  start the local control plane (NODES=$(NODES)); admin kubeconfig in .cluster/kubeconfig"

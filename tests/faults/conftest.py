@@ -1,6 +1,6 @@
 """Fault tier: the real operator (a subprocess under the chart's RBAC) against faults and bad input.
 
-Bounded: every loop has a count and a deadline; FAULT_ITERATIONS (default 3) sets how many SIGKILL iterations run,
+Bounded: every loop has a count and a deadline; FAULT_ITERATIONS (default 2) sets how many SIGKILL iterations run,
 FAULT_SEED fixes every random choice. The iteration counts and results are printed at the end of the run
 ("fault suite" section) and recorded in docs/faults.md.
 """

@@ -32,7 +32,7 @@ from tests.harness.operator import is_lease_write
 from tests.harness.polling import wait_for
 
 # Iterations of each SIGKILL loop, and the seed every random choice in this tier derives from.
-ITERATIONS = int(os.environ.get("FAULT_ITERATIONS", "3"))
+ITERATIONS = int(os.environ.get("FAULT_ITERATIONS", "2"))
 SEED = int(os.environ.get("FAULT_SEED", "20240611"))
 
 

@@ -12,6 +12,8 @@ it between runs and run the operator, so a fix to any of them reaches both.
     reset.py           reset_cluster(): nothing of an earlier install left, whoever made it
     operator.py        the real operator as a separate process under the chart's RBAC
     clusternetwork.py  the ClusterNetwork as a user handles it: apply, read, conditions, its Events
+    targets.py         the fleet tier's target clusters t1..tN: their clusters, audit logs, and their processes to
+                       freeze, kill and restart
 
 Imported as `tests.harness` from the repository root: pytest puts the root on sys.path (`pythonpath` in
 pyproject.toml) and the bench runs as `python -m bench.run` from there, so nobody edits sys.path by hand.
