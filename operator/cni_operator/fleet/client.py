@@ -58,13 +58,16 @@ class _LimitedKube(Kube):
 
 class TargetClient:
     def __init__(self, creds: TargetCredentials, *, user_agent: str, qps: float = 20.0, burst: int = 30,
-                 timeout: float = 10.0) -> None:
-        """TIMEOUT bounds each request of `.kube` and each connect and read of `.request()` (not a watch's stream:
+                 timeout: float = 10.0, connections: int = CONNECTIONS_PER_TARGET) -> None:
+        """CONNECTIONS bounds the aiohttp session's connections: every watch holds one for as long as it runs, so it
+        must exceed the number of watches, or the probe waits for a free one and reads as a timeout.
+        TIMEOUT bounds each request of `.kube` and each connect and read of `.request()` (not a watch's stream:
         watch.RemoteWatch sets its own). Raises CredentialsError for a proxy-url aiohttp cannot use."""
         self.creds = creds
         self.server = creds.server.rstrip("/")
         self.user_agent = user_agent
         self.timeout = timeout
+        self.connections = connections
         self.bucket = TokenBucket(qps, burst)
         self._session: aiohttp.ClientSession | None = None
         self._dir = tempfile.mkdtemp(prefix="cni-operator-target-")  # mode 0700
@@ -140,7 +143,7 @@ class TargetClient:
         """This target's aiohttp session, made on first use inside the running event loop (call it from there)."""
         asyncio.get_running_loop()  # RuntimeError outside a loop: a session belongs to one loop
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_TARGET, ssl=self._ssl_context())
+            connector = aiohttp.TCPConnector(limit=self.connections, ssl=self._ssl_context())
             self._session = aiohttp.ClientSession(
                 connector=connector, trust_env=False,
                 headers={"User-Agent": self.user_agent, "Accept": "application/json", **self._authorization()},

@@ -40,6 +40,7 @@ from .watch import RemoteWatch
 API_VERSION = "cni-operator.io/v1alpha1"
 KIND = "RemoteClusterNetwork"
 CREDENTIALS_CONFIRM_SECONDS = 2.0
+SPARE_CONNECTIONS = 4  # beside one per watch: the probe, and a relist while a watch reconnects
 NOT_TRIED = ("Unknown", "NotTried", "not tried: the target's kubeconfig cannot be used")
 
 
@@ -52,6 +53,12 @@ def without_target(body: dict) -> dict:
     """The RemoteClusterNetwork as the cluster session reads it: a ClusterNetwork's spec, without spec.target."""
     spec = {k: v for k, v in (body.get("spec") or {}).items() if k != "target"}
     return {**body, "spec": spec}
+
+
+def _intent(body: dict) -> tuple:
+    """What a change must touch to matter to the task: the spec (generation), deletion, finalizers."""
+    meta = body.get("metadata") or {}
+    return meta.get("generation"), meta.get("deletionTimestamp"), tuple(meta.get("finalizers") or ())
 
 
 class _Reconnect(Exception):
@@ -80,11 +87,12 @@ class TargetSession:
         self._task = asyncio.create_task(self._run(), name=f"target {self.name}")
 
     def observe(self, body: dict) -> None:
-        before = (self.body.get("spec") or {}).get("target")
-        self.body = body
-        if self.session is not None and (body.get("spec") or {}).get("target") == before:
+        before, self.body = self.body, body
+        if self.session is not None and (body.get("spec") or {}).get("target") == \
+                (before.get("spec") or {}).get("target"):
             self.session.observe_clusternetwork(body)
-        self._changed.set()
+        if _intent(body) != _intent(before):  # not our own status patches: they would cut every back-off short
+            self._changed.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -111,8 +119,15 @@ class TargetSession:
                 continue
             for unsafe in found.credentials.allowed_unsafe:
                 self.logger.warning("using an unsafe kubeconfig (allowed by --allow-unsafe-kubeconfigs): %s", unsafe)
-            client = TargetClient(found.credentials, user_agent=f"cni-operator/{__version__} (fleet; {self.name})",
-                                  qps=self.settings.qps, burst=self.settings.burst, timeout=10.0)
+            cluster_type = (self.body.get("spec") or {}).get("clusterType", "")
+            try:
+                client = TargetClient(found.credentials, user_agent=f"cni-operator/{__version__} (fleet; {self.name})",
+                                      qps=self.settings.qps, burst=self.settings.burst, timeout=10.0,
+                                      connections=len(feeds_for(cluster_type)) + SPARE_CONNECTIONS)
+            except CredentialsError as exc:
+                await self._away(NOT_TRIED, ("False", exc.reason, exc.message))
+                await self._wait_or_give_up(self.settings.credentials_recheck)
+                continue
             try:
                 async with self.gate:
                     reach = await client.probe(self.settings.probe_timeout)
@@ -180,7 +195,7 @@ class TargetSession:
         target = (self.body.get("spec") or {}).get("target")
         failures, recheck_at = 0, time.monotonic() + self.settings.credentials_recheck
         while True:
-            await self._wait(self.settings.probe_interval, also=self._trouble)
+            await self._wait(self.settings.probe_interval, also=self._trouble, on_change=False)
             self._trouble.clear()
             if (self.body.get("spec") or {}).get("target") != target:
                 raise _Reconnect("spec.target changed")
@@ -252,10 +267,14 @@ class TargetSession:
 
     # ---- waiting, and deletion while the target is away
 
-    async def _wait(self, seconds: float, also: asyncio.Event | None = None) -> None:
-        """Sleep, cut short by a change of the RemoteClusterNetwork (or ALSO)."""
-        waiters = [asyncio.ensure_future(self._changed.wait())] + \
+    async def _wait(self, seconds: float, also: asyncio.Event | None = None, on_change: bool = True) -> None:
+        """Sleep, cut short by a change of the RemoteClusterNetwork's spec or deletion (ON_CHANGE; a served target's
+        session hears of those itself), or by ALSO."""
+        waiters = ([asyncio.ensure_future(self._changed.wait())] if on_change else []) + \
             ([asyncio.ensure_future(also.wait())] if also is not None else [])
+        if not waiters:
+            await asyncio.sleep(seconds)
+            return
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -92,13 +92,12 @@ class ClusterSession:
         if registry_policy is None:  # given: the feeder has said it once for all its sessions
             registry_policy = RegistryPolicy.from_env()
             self.logger.info("the CNI's images may come from: %s", registry_policy.describe())
-        policy = registry_policy
         self.applier = Applier(kube, lookup=self.projections.lookup, remember=self._remember,
                                complete=lambda ref: ref.kind in complete_kinds)
         self.reconciler = Reconciler(
             kube, self.projections, self.applier, Announcer(self.recorder, self.logger, labels),
             StatusWriter(self.home.kube, self._own_clusternetwork_write, labels, ref_of=self.home.ref_of,
-                         decorate=self.home.decorate, stamp=self.home.stamp), self.logger, labels, policy,
+                         decorate=self.home.decorate, stamp=self.home.stamp), self.logger, labels, registry_policy,
             spec_quiet=spec_quiet)
         self.foreign_crds = ForeignCRDCheck(kube, self.reconciler.announcer)  # CRDs the CNI needs, never ours
         self.loop = CoalescingLoop(self._pass, lambda: intent(self.projections.clusternetwork),
