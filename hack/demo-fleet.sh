@@ -115,7 +115,7 @@ cmd_up() {
         # shellcheck disable=SC2086 # the arguments are words
         "$PY" hack/fleet_register.py $registration --prepare-only | sed 's/^/   /'
     done
-    # t3's own network settles before the operator arrives (its CRDs and pods load the etcd all clusters share).
+    # t3's own network is up before the operator arrives, as an imported cluster's is.
     "$KUBECTL" --kubeconfig "$STATE/targets/t3/kubeconfig" -n kube-system rollout status ds/canal --timeout=120s |
         sed 's/^/   /'
 

@@ -69,14 +69,14 @@ def test_demo_fleet_shows_ready_ready_unmanaged_and_cleans_up(cluster, targets, 
                 cluster.kubectl("get", "rcn", "-n", FLEET_NS, "-o", "json").stdout)["items"]}
             phases = {n: r["status"]["phase"] for n, r in rcns.items()}
             assert phases == {"t1": "Ready", "t2": "Ready", "t3": "Unmanaged"}, phases
+            for name, rcn in rcns.items():
+                conditions = {c["type"]: c["status"] for c in rcn["status"]["conditions"]}
+                assert conditions.get("Reachable") == "True" and conditions.get("CredentialsValid") == "True", (
+                    name, conditions)
+                assert rcn["status"]["readySummary"] == f"{nodes}/{nodes}", (name, rcn["status"])
             return rcns
 
-        rcns = wait_for(settled, timeout=60, what="Ready, Ready, Unmanaged")
-        for name, rcn in rcns.items():
-            conditions = {c["type"]: c["status"] for c in rcn["status"]["conditions"]}
-            assert conditions.get("Reachable") == "True" and conditions.get("CredentialsValid") == "True", (
-                name, conditions)
-            assert rcn["status"]["readySummary"] == f"{nodes}/{nodes}", (name, rcn["status"])
+        wait_for(settled, timeout=60, what="Ready, Ready, Unmanaged, each Reachable with valid credentials")
         table = res.stdout.split("[6/6]", 1)[1]
         assert all(word in table for word in ("t1", "t2", "t3", "Unmanaged", "REACHABLE")), table
 
