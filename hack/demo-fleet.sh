@@ -41,16 +41,10 @@ OPERATOR_LOG=$STATE/logs/operator-fleet.log
 export CNI_OPERATOR_DEMO_COMPONENT=cni-operator-fleet   # hack/demo.py records and stops this name only
 T0=$SECONDS
 
-step_no=0
 STEPS=6
-step() { step_no=$((step_no + 1)); echo ">> [$step_no/$STEPS] $* ($((SECONDS - T0))s)"; }
-say() { echo "   $*"; }
-die() { echo "error: $*" >&2; exit 1; }
-
-[[ -x $PY && -x $CLI ]] || die ".venv is missing or incomplete; run \`make demo-fleet\` (it builds .venv first) or \`make venv\`."
-KUBECTL=$(python3 hack/toolchain.py path kubectl) || die "kubectl is not built; run \`make tools\`."
-HELM=$(python3 hack/toolchain.py path helm) || die "helm is not built; run \`make tools\`."
-k() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
+DEMO_TARGET=demo-fleet
+# shellcheck source=hack/demo-common.sh
+source hack/demo-common.sh
 
 # The chart's objects of a fleet release besides its Deployment: the RemoteClusterNetwork CRD, the ServiceAccount and
 # the management cluster's RBAC, rendered as `helm install --set fleet.enabled=true` would.
@@ -126,33 +120,8 @@ cmd_up() {
 
     step "the fleet operator: \`cni-operator run --fleet --standalone\` as system:serviceaccount:$OPERATOR_NS:$SA"
     stop_operator # a re-run restarts it: new code, a fresh token
-    local token server
-    token=$(k -n "$OPERATOR_NS" create token "$SA" --duration=168h)
-    server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-    rm -f "$OPERATOR_KUBECONFIG"
-    (
-        umask 077
-        kc() { "$KUBECTL" --kubeconfig "$OPERATOR_KUBECONFIG" config "$@" >/dev/null; }
-        kc set-cluster management --server="$server" --certificate-authority="$STATE/pki/ca.crt" --embed-certs=true
-        kc set-credentials "$SA" --token="$token"
-        kc set-context "$SA" --cluster=management --user="$SA" --namespace="$OPERATOR_NS"
-        kc use-context "$SA"
-    )
-    local metrics_port health_port pid
-    metrics_port=$(python3 hack/demo.py free-port)
-    health_port=$(python3 hack/demo.py free-port)
-    mkdir -p "$(dirname "$OPERATOR_LOG")"
-    echo "---- $(date -u +%FT%TZ) make demo-fleet: starting the fleet operator" >>"$OPERATOR_LOG"
-    pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$OPERATOR_NS" POD_NAME=cni-operator-fleet-demo \
-        POD_ID=cni-operator-fleet-demo CNI_OPERATOR_METRICS_PORT="$metrics_port" CNI_OPERATOR_LOG_FORMAT=plain \
-        python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --fleet --standalone --health-port "$health_port")
-    local deadline=$((SECONDS + 60))
-    until curl -fsS -o /dev/null "http://127.0.0.1:$health_port/healthz" 2>/dev/null; do
-        python3 hack/demo.py pid >/dev/null || { tail -n 30 "$OPERATOR_LOG" >&2; die "the fleet operator exited; log: $OPERATOR_LOG"; }
-        ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the fleet operator did not become healthy in 60s; log: $OPERATOR_LOG"; }
-        sleep 0.2
-    done
-    say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
+    operator_kubeconfig "$OPERATOR_NS" "$SA"
+    start_operator "fleet operator" "$OPERATOR_NS" cni-operator-fleet-demo --fleet --standalone
 
     step "three targets registered in namespace $FLEET_NS (hack/fleet_register.py): t1 mks, t2 eks, t3 imported"
     for registration in "${REGISTRATIONS[@]}"; do

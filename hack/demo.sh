@@ -35,16 +35,10 @@ OPERATOR_LOG=$STATE/logs/operator.log
 ENV_FILE=$STATE/env
 T0=$SECONDS
 
-step_no=0
 STEPS=5
-step() { step_no=$((step_no + 1)); echo ">> [$step_no/$STEPS] $* ($((SECONDS - T0))s)"; }
-say() { echo "   $*"; }
-die() { echo "error: $*" >&2; exit 1; }
-
-[[ -x $PY && -x $CLI ]] || die ".venv is missing or incomplete; run \`make demo\` (it builds .venv first) or \`make venv\`."
-KUBECTL=$(python3 hack/toolchain.py path kubectl) || die "kubectl is not built; run \`make tools\`."
-HELM=$(python3 hack/toolchain.py path helm) || die "helm is not built; run \`make tools\`."
-k() { "$KUBECTL" --kubeconfig "$STATE/kubeconfig" "$@"; }
+DEMO_TARGET=demo
+# shellcheck source=hack/demo-common.sh
+source hack/demo-common.sh
 
 # The chart's objects the operator needs besides its Deployment: ServiceAccount, ClusterRole/Role and bindings,
 # and the KopfPeering object replicas coordinate through. Rendered with default values, as `helm install` would.
@@ -128,35 +122,9 @@ cmd_up() {
 
     step "the operator: \`cni-operator run\` as system:serviceaccount:$CNI_NS:$SA"
     stop_operator # a re-run restarts it: new code, a fresh token
-    # A token for the chart's ServiceAccount (TokenRequest API), in a kubeconfig of its own.
-    local token server
-    token=$(k -n "$CNI_NS" create token "$SA" --duration=168h)
-    server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-    rm -f "$OPERATOR_KUBECONFIG"
-    (
-        umask 077
-        kc() { "$KUBECTL" --kubeconfig "$OPERATOR_KUBECONFIG" config "$@" >/dev/null; }
-        kc set-cluster local --server="$server" --certificate-authority="$STATE/pki/ca.crt" --embed-certs=true
-        kc set-credentials "$SA" --token="$token"
-        kc set-context "$SA" --cluster=local --user="$SA" --namespace="$CNI_NS"
-        kc use-context "$SA"
-    )
-    local metrics_port health_port pid
-    metrics_port=$(python3 hack/demo.py free-port)
-    health_port=$(python3 hack/demo.py free-port)
-    mkdir -p "$(dirname "$OPERATOR_LOG")"
-    echo "---- $(date -u +%FT%TZ) make demo: starting the operator" >>"$OPERATOR_LOG"
-    pid=$(env KUBECONFIG="$OPERATOR_KUBECONFIG" POD_NAMESPACE="$CNI_NS" POD_NAME=cni-operator-demo POD_ID=cni-operator-demo \
-        CNI_OPERATOR_METRICS_PORT="$metrics_port" CNI_OPERATOR_LOG_FORMAT=plain \
-        python3 hack/demo.py start "$OPERATOR_LOG" -- "$CLI" run --standalone --health-port "$health_port")
-    local deadline=$((SECONDS + 60))
-    until curl -fsS -o /dev/null "http://127.0.0.1:$health_port/healthz" 2>/dev/null; do
-        python3 hack/demo.py pid >/dev/null || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator exited; log: $OPERATOR_LOG"; }
-        ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator did not become healthy in 60s; log: $OPERATOR_LOG"; }
-        sleep 0.2
-    done
-    say "pid $pid, log ${OPERATOR_LOG#"$REPO"/}, /metrics on 127.0.0.1:$metrics_port, /healthz on 127.0.0.1:$health_port"
-    set_metrics_env "http://127.0.0.1:$metrics_port/metrics"
+    operator_kubeconfig "$CNI_NS" "$SA"
+    start_operator "operator" "$CNI_NS" cni-operator-demo --standalone
+    set_metrics_env "http://127.0.0.1:$METRICS_PORT/metrics"
 
     step "ClusterNetwork 'default' from $EXAMPLE, watched until Ready (kubectl get cnet -w)"
     k apply --server-side --force-conflicts -f "$EXAMPLE" | sed 's/^/   /'

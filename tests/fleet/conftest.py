@@ -31,6 +31,7 @@ from tests.harness.cleanup import Cleanup
 from tests.harness.cluster import Cluster
 from tests.harness.operator import OperatorProcess
 from tests.harness.repo import REPO
+from tests.harness.reset import reset_cluster
 from tests.harness.targets import Target, TargetsUnavailable, connect_targets
 
 FLEET = Path(__file__).resolve().parent
@@ -64,6 +65,8 @@ def fleet(cluster: Cluster, targets: list[Target], tmp_path_factory: pytest.Temp
                         str(REPO / "crds" / "remoteclusternetworks.yaml"))
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=30s",
                         "crd/remoteclusternetworks.cni-operator.io")
+        # An earlier run's namespace may still be terminating.
+        cluster.kubectl("wait", "--for=delete", f"namespace/{RCN_NAMESPACE}", "--timeout=60s", check=False)
         cluster.kubectl("create", "namespace", RCN_NAMESPACE)
         cleanup.add(cluster.kubectl, "delete", "namespace", RCN_NAMESPACE, "--wait=false", check=False)
         kubeconfig = grant(cluster, cleanup, FLEET_NAMESPACE, FLEET_SA, chart_fleet_rbac(),
@@ -77,3 +80,10 @@ def fleet(cluster: Cluster, targets: list[Target], tmp_path_factory: pytest.Temp
         operator.stop()
     finally:
         cleanup.run()
+        # The targets as they were: no CNI of ours or the imported one's, no EKS labels (the demo's test and a
+        # re-run start from there).
+        for target in targets:
+            reset_cluster(target.cluster, log=lambda _: None)
+            target.cluster.kubectl("delete", "ds", "calico-node", "-n", "kube-system", "--ignore-not-found",
+                                   check=False)
+            target.cluster.kubectl("label", "nodes", "--all", "eks.amazonaws.com/nodegroup-", check=False)
