@@ -111,7 +111,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-run_tier unit tests/unit -m "not k8s"
+# The unit tier needs no cluster and its tests share nothing: one worker per core (pytest-xdist) halves it here.
+run_tier unit tests/unit -m "not k8s" -n auto
 
 k8s_dirs=()
 for t in $TIERS; do has_tests "tests/$t" && k8s_dirs+=("$t"); done
