@@ -84,7 +84,7 @@ def cmd_stop() -> int:
 
 
 def cmd_free_port() -> int:
-    print(lc.free_port())
+    print(lc.listen_port())
     return 0
 
 

@@ -35,6 +35,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import shlex
 import signal
 import socket
@@ -244,6 +245,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def listen_port() -> int:
+    """A free port for a process started later to listen on, below the ephemeral range: a port from bind(0) is an
+    ephemeral one, and until the process binds it any outgoing connection on this host (the clusters' watches make
+    many) may take it as its local port ("address already in use")."""
+    low, _ = ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if not port_in_use(port):
+            return port
+    return free_port()
 
 
 def port_in_use(port: int) -> bool:

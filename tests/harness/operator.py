@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -24,7 +23,7 @@ from .cleanup import Cleanup
 from .cluster import Cluster
 from .managed import CNI_NAMESPACE
 from .polling import wait_for
-from .repo import REPO, toolchain
+from .repo import REPO, localcluster, toolchain
 
 OPERATOR_SA = "cni-operator-test"  # the test tiers' operator identity
 OPERATOR_USER = service_account_user(CNI_NAMESPACE, OPERATOR_SA)
@@ -63,9 +62,8 @@ def operator_kubeconfig(cluster: Cluster, cleanup: Cleanup, path: Path, service_
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port the operator under test will listen on (outside the ephemeral range: localcluster.listen_port)."""
+    return localcluster.listen_port()
 
 
 class OperatorProcess:
