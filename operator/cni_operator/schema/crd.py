@@ -327,23 +327,25 @@ def build_openapi_schema(description: str, spec: dict, status: dict, rules: tupl
     return root
 
 
-def crd() -> dict:
+def crd_object(*, name: str, scope: str, kind: str, plural: str, singular: str, short_names: list[str],
+               columns: list[dict], schema: dict) -> dict:
+    """The CustomResourceDefinition around an OpenAPI schema: the one shape both kinds' CRDs share."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": NAME,
+            "name": name,
             "labels": {"app.kubernetes.io/name": "cni-operator", "app.kubernetes.io/part-of": "cni-operator"},
         },
         "spec": {
             "group": api.GROUP,
-            "scope": "Cluster",
+            "scope": scope,
             "names": {
-                "kind": api.KIND,
-                "listKind": f"{api.KIND}List",
-                "plural": api.PLURAL,
-                "singular": api.SINGULAR,
-                "shortNames": list(api.SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
             },
             "versions": [
                 {
@@ -351,12 +353,17 @@ def crd() -> dict:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
                 }
             ],
         },
     }
+
+
+def crd() -> dict:
+    return crd_object(name=NAME, scope="Cluster", kind=api.KIND, plural=api.PLURAL, singular=api.SINGULAR,
+                      short_names=api.SHORT_NAMES, columns=PRINTER_COLUMNS, schema=openapi_schema())
 
 
 class _Dumper(yaml.SafeDumper):
@@ -366,5 +373,9 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def dump(header: str, obj: dict) -> str:
+    return header + yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1 << 16)
+
+
 def to_yaml() -> str:
-    return HEADER + yaml.dump(crd(), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1 << 16)
+    return dump(HEADER, crd())

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from .. import api
 from ..api import remote
 from . import crd
@@ -101,37 +99,10 @@ def openapi_schema() -> dict:
 
 
 def crd_object() -> dict:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": NAME,
-            "labels": {"app.kubernetes.io/name": "cni-operator", "app.kubernetes.io/part-of": "cni-operator"},
-        },
-        "spec": {
-            "group": api.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": remote.KIND,
-                "listKind": f"{remote.KIND}List",
-                "plural": remote.PLURAL,
-                "singular": remote.SINGULAR,
-                "shortNames": list(remote.SHORT_NAMES),
-            },
-            "versions": [
-                {
-                    "name": api.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": openapi_schema()},
-                }
-            ],
-        },
-    }
+    return crd.crd_object(name=NAME, scope="Namespaced", kind=remote.KIND, plural=remote.PLURAL,
+                          singular=remote.SINGULAR, short_names=remote.SHORT_NAMES, columns=PRINTER_COLUMNS,
+                          schema=openapi_schema())
 
 
 def to_yaml() -> str:
-    return HEADER + yaml.dump(crd_object(), Dumper=crd._Dumper, sort_keys=False, default_flow_style=False,
-                              width=1 << 16)
+    return crd.dump(HEADER, crd_object())
